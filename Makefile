@@ -1,0 +1,96 @@
+# offseq — the front door.
+#   make test        every host test (doctest), the freestanding/-Werror header checks, symbol check
+#   make sanitize    the tests again under ASan+UBSan, then under TSan
+#   make demo        the at-least-once demo: out-of-order workers, crashes, rebalances, naive contrast
+#   make examples    build every example
+#   make bench       Google Benchmark suites (ratios against a baseline in the same run)
+# Missing Debian packages are installed on first use (scripts/ensure-deps.sh).
+
+CXX      ?= g++
+CXXSTD   := -std=c++17
+WARN     := -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
+INC      := -Iinclude -Iplatform -I.
+BUILD    := build
+OPT      ?= -O2 -g
+DEPS     := scripts/ensure-deps.sh
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+
+HEADERS        := include/offseq.hpp $(wildcard platform/*.hpp)
+TEST_SRCS      := $(sort $(wildcard tests/*.cpp))
+TEST_HELPERS   := $(wildcard tests/*.hpp)
+EXAMPLE_DIRS   := $(sort $(patsubst %/main.cpp,%,$(wildcard examples/*/main.cpp)))
+EXAMPLES       := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/examples/$(notdir $(d)))
+BENCH_SRCS     := $(sort $(wildcard tests/bench/*.cpp))
+BENCHES        := $(patsubst tests/bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all test sanitize asan tsan demo examples bench deps-test deps-bench header-check symbol-check clean
+
+all: test
+
+# ---------------------------------------------------------------- dependencies
+deps-test:
+	@$(DEPS) doctest-dev
+deps-bench:
+	@$(DEPS) libbenchmark-dev libsqlite3-dev
+
+# ---------------------------------------------------------------- host tests
+# One doctest binary per build flavour; each tests/*.cpp is one engine's suite.
+define test_binary
+$(BUILD)/$(1)/offseq_tests: $(TEST_SRCS) $(TEST_HELPERS) $(HEADERS) | deps-test
+	@mkdir -p $$(dir $$@)
+	$(CXX) $(CXXSTD) $(WARN) $(2) $(INC) $(TEST_SRCS) -o $$@ -pthread $(3)
+endef
+$(eval $(call test_binary,release,$(OPT),))
+$(eval $(call test_binary,asan,-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer,-fsanitize=address,undefined))
+$(eval $(call test_binary,tsan,-O1 -g -fsanitize=thread -DOFFSEQ_TSAN=1,-fsanitize=thread))
+
+test: header-check symbol-check $(BUILD)/release/offseq_tests
+	$(BUILD)/release/offseq_tests
+	@$(MAKE) --no-print-directory examples
+
+asan: $(BUILD)/asan/offseq_tests
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUILD)/asan/offseq_tests
+tsan: $(BUILD)/tsan/offseq_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch $$(uname -m) -R $(BUILD)/tsan/offseq_tests
+sanitize: asan tsan
+
+# The header as firmware builds it: freestanding, no exceptions/RTTI, -Werror, GCC and Clang,
+# each engine instantiated (tests/compile/*.cpp), plus a C++17 pedantic build per compiler.
+COMPILE_CHECKS := $(wildcard tests/compile/*.cpp)
+header-check: | deps-test
+	@mkdir -p $(BUILD)/compile
+	@set -e; for cxx in g++ clang++; do \
+	  command -v $$cxx >/dev/null || { echo "header-check: $$cxx not found"; exit 1; }; \
+	  for f in $(COMPILE_CHECKS); do \
+	    $$cxx $(CXXSTD) -ffreestanding -fno-exceptions -fno-rtti $(WARN) -Iinclude -Iplatform -c $$f -o $(BUILD)/compile/$$(basename $$f .cpp)-$$cxx.o; \
+	  done; \
+	done; echo "header-check: freestanding -Werror build clean with g++ and clang++ ($(words $(COMPILE_CHECKS)) files)"
+
+# No heap, no exceptions machinery: a build that references them fails.
+symbol-check: header-check
+	@if nm -C $(BUILD)/compile/*.o | grep -E ' U (malloc|calloc|realloc|free|operator new|operator delete|__cxa_|_Unwind|__atomic_)'; then \
+	  echo "symbol-check: forbidden symbol referenced (above)"; exit 1; fi
+	@echo "symbol-check: no malloc / operator new / __cxa_* / _Unwind* / __atomic_* references"
+
+# ---------------------------------------------------------------- examples
+# examples/NAME/main.cpp -> build/examples/NAME (every .cpp in the folder is linked in)
+.SECONDEXPANSION:
+$(BUILD)/examples/%: $$(wildcard examples/$$*/*.cpp) $$(wildcard examples/$$*/*.hpp) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) $(WARN) $(OPT) $(INC) $(filter %.cpp,$^) -o $@ -pthread $(EXAMPLE_LIBS_$*)
+
+examples: $(EXAMPLES)
+
+demo: $(BUILD)/examples/at_least_once
+	$(BUILD)/examples/at_least_once $(DEMO_ARGS)
+
+# ---------------------------------------------------------------- benchmarks
+$(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | deps-bench
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) -O2 -g -DNDEBUG $(INC) $< -o $@ -pthread -lbenchmark $(BENCH_LIBS_$*)
+
+bench: $(BENCHES)
+	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
+
+clean:
+	rm -rf $(BUILD)
