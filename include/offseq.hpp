@@ -386,6 +386,53 @@ class commit_tracker {
     return accepted;
   }
 
+  /// What persists of a partition (SEMANTICS.md §1.8): the position and the completions above
+  /// it, bit i (byte i / 8, bit i % 8) standing for offset position + i, i < Window.
+  static constexpr std::size_t window_bytes = (Window + 7) / 8;
+  struct window_snapshot {
+    std::int64_t position;
+    std::uint8_t completed[window_bytes];
+  };
+
+  /// Snapshot of p for the journal. Safe to take while p is in use: the position read is at
+  /// most the current one and every offset marked completed was completed, so restoring it
+  /// never skips work. -1 position for p >= Partitions.
+  window_snapshot snapshot(std::size_t p) const noexcept {
+    window_snapshot snap{};
+    if (p >= Partitions) {
+      snap.position = -1;
+      return snap;
+    }
+    const partition& s = parts_[p];
+    const std::uint64_t floor = position_of(s.head.load());
+    snap.position = static_cast<std::int64_t>(floor);
+    for (std::size_t i = 0; i < Window; ++i) {
+      const std::uint64_t o = floor + i;
+      const std::uint64_t block = o / block_bits;
+      const word slot = s.slots[block % slots_per_partition].load();
+      if (tag_of(slot) == block && ((slot >> (o % block_bits)) & 1u))
+        snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
+    }
+    return snap;
+  }
+
+  /// Boot: restore a snapshot (position and completions above it). Like restore(p, position)
+  /// otherwise; completions at the floor are absorbed at once.
+  status restore(std::size_t p, const window_snapshot& snap) noexcept {
+    if (p >= Partitions || !valid_position(snap.position)) return status::invalid_argument;
+    const std::uint64_t floor = static_cast<std::uint64_t>(snap.position);
+    for (std::size_t i = 0; i < Window; ++i)
+      if (((snap.completed[i / 8] >> (i % 8)) & 1u) && floor + i >= static_cast<std::uint64_t>(max_position))
+        return status::invalid_argument;
+    partition& s = parts_[p];
+    rewind(s, snap.position);
+    s.dirty.store(0);
+    for (std::size_t i = 0; i < Window; ++i)
+      if ((snap.completed[i / 8] >> (i % 8)) & 1u) set_bits(s, (floor + i) / block_bits, static_cast<word>(word{1} << ((floor + i) % block_bits)));
+    advance(s);
+    return status::ok;
+  }
+
   /// True if p's position changed since the last drain (for tests and metrics).
   bool pending(std::size_t p) const noexcept { return p < Partitions && parts_[p].dirty.load() != 0; }
 
