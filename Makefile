@@ -13,6 +13,7 @@ INC      := -Iinclude -Iplatform -I.
 BUILD    := build
 OPT      ?= -O2 -g
 DEPS     := scripts/ensure-deps.sh
+comma    := ,
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 HEADERS        := include/offseq.hpp $(wildcard platform/*.hpp)
@@ -40,9 +41,12 @@ $(BUILD)/$(1)/offseq_tests: $(TEST_SRCS) $(TEST_HELPERS) $(HEADERS) | deps-test
 	@mkdir -p $$(dir $$@)
 	$(CXX) $(CXXSTD) $(WARN) $(2) $(INC) $(TEST_SRCS) -o $$@ -pthread $(3)
 endef
-$(eval $(call test_binary,release,$(OPT),))
-$(eval $(call test_binary,asan,-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer,-fsanitize=address,undefined))
-$(eval $(call test_binary,tsan,-O1 -g -fsanitize=thread -DOFFSEQ_TSAN=1,-fsanitize=thread))
+# (flags go through variables: a comma inside $(call ...) would split the argument)
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TSAN_FLAGS := -O1 -g -fsanitize=thread -DOFFSEQ_TSAN=1
+$(eval $(call test_binary,release,$$(OPT),))
+$(eval $(call test_binary,asan,$$(ASAN_FLAGS),-fsanitize=address$$(comma)undefined))
+$(eval $(call test_binary,tsan,$$(TSAN_FLAGS),-fsanitize=thread))
 
 test: header-check symbol-check $(BUILD)/release/offseq_tests
 	$(BUILD)/release/offseq_tests
