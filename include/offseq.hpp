@@ -587,8 +587,57 @@ class commit_tracker {
 
 // ============================================================================================
 // 6. Transactions (SEMANTICS.md §3, §4)
+//
+// txn_state / is_valid_transition follow Kafka's TransactionState (classic protocol V1, Kafka up
+// to 3.x): the enumerator values are Kafka's stored state ids. Pure, constexpr, any context.
 // ============================================================================================
-// @@TRANSACTIONS@@
+
+/// Kafka's TransactionState, in the order of its stored ids 0..7.
+enum class txn_state : std::uint8_t {
+  empty = 0,                ///< producer id assigned, no transaction open
+  ongoing = 1,              ///< partitions/offsets added, transaction open
+  prepare_commit = 2,       ///< commit decided and durable; markers being written
+  prepare_abort = 3,        ///< abort decided and durable; markers being written
+  complete_commit = 4,      ///< every commit marker written
+  complete_abort = 5,       ///< every abort marker written
+  dead = 6,                 ///< id expired (tombstone); also what state() answers for unknown ids
+  prepare_epoch_fence = 7,  ///< transient: ongoing transaction being fenced before its abort
+};
+
+/// Kafka's classic transition table (SEMANTICS.md §3): true iff `from` is a valid previous
+/// state of `to`. Out-of-range enumerator values are never valid.
+constexpr bool is_valid_transition(txn_state from, txn_state to) noexcept {
+  using s = txn_state;
+  switch (to) {
+    case s::empty: return from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::ongoing:
+      return from == s::ongoing || from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::prepare_commit: return from == s::ongoing;
+    case s::prepare_abort: return from == s::ongoing || from == s::prepare_epoch_fence;
+    case s::complete_commit: return from == s::prepare_commit;
+    case s::complete_abort: return from == s::prepare_abort;
+    case s::dead: return from == s::empty || from == s::complete_abort || from == s::complete_commit;
+    case s::prepare_epoch_fence: return from == s::ongoing;
+  }
+  return false;
+}
+
+/// Stable lowercase name of a transaction state; never null ("unknown" for bad values).
+constexpr const char* to_string(txn_state s) noexcept {
+  switch (s) {
+    case txn_state::empty: return "empty";
+    case txn_state::ongoing: return "ongoing";
+    case txn_state::prepare_commit: return "prepare_commit";
+    case txn_state::prepare_abort: return "prepare_abort";
+    case txn_state::complete_commit: return "complete_commit";
+    case txn_state::complete_abort: return "complete_abort";
+    case txn_state::dead: return "dead";
+    case txn_state::prepare_epoch_fence: return "prepare_epoch_fence";
+  }
+  return "unknown";
+}
+
+// @@TXN_COORDINATOR@@
 
 // 6b. txn_index — per data partition: last stable offset, aborted ranges (SEMANTICS.md §4)
 // @@TXN_INDEX@@
