@@ -139,7 +139,7 @@ const txn_state live_states[] = {txn_state::dead,           txn_state::empty,   
 
 TEST_CASE("contract: sizeof and record layout are the documented formulas") {
   static_assert(sizeof(rec) == ((52 + 16 + 3) / 4 * 4 + 4 * 4 + 7) / 8 * 8 + 16 * 3, "record formula");
-  static_assert(coord::slot_size == 2 * sizeof(rec) + 8 + (3 + 2 * 4 + 3 + 7) / 8 * 8, "slot formula");
+  static_assert(coord::slot_size == 2 * sizeof(rec) + 8 + (7 + 2 * 4 + 3 + 7) / 8 * 8, "slot formula");
   static_assert(sizeof(coord) >= 4 * coord::slot_size, "");
   static_assert(std::is_trivially_copyable<rec>::value, "");
   CHECK(sizeof(coord) <= 4 * coord::slot_size + 64);
@@ -507,4 +507,375 @@ TEST_CASE("§3 every (state, request) pair") {
       }
       CHECK(got == r.want[req]);
     }
+}
+
+TEST_CASE("§3.4 end_txn: ok once prepare_* is durable, markers afterwards, complete_* when all acknowledged") {
+  fx f;
+  f.init();
+  const std::uint32_t parts[] = {10, 11, 12, 13};
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, parts, 4, 2000) == status::ok);
+  const std::size_t before = f.h.log.size();
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2100) == status::ok);
+  REQUIRE(f.h.log.size() == before + 1);  // prepare_commit is in the log before end_txn returned
+  CHECK(f.h.log.back().state == txn_state::prepare_commit);
+  CHECK(f.h.log.back().partition_count == 4);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  REQUIRE(f.h.sent.size() == 4);
+  for (std::size_t k = 0; k < 4; ++k) {
+    CHECK(f.h.sent[k].partition == parts[k]);
+    CHECK(f.h.sent[k].result == commit);
+    CHECK(f.h.sent[k].producer_id == f.pid);
+    CHECK(f.h.sent[k].epoch == f.ep);
+  }
+  auto markers = f.h.sent;
+  f.h.sent.clear();
+  for (std::size_t k = 0; k < 3; ++k) CHECK(f.c.on_markers_written(markers[k], 2200) == status::ok);
+  CHECK(f.c.on_markers_written(markers[0], 2200) == status::stale);  // duplicate answer
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.h.log.size() == before + 1);
+  CHECK(f.c.on_markers_written(markers[3], 2300) == status::ok);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(f.h.log.back().state == txn_state::complete_commit);
+  CHECK(f.h.log.back().partition_count == 0);  // partition set cleared
+  CHECK(f.h.log.back().update_ms == 2300);
+  CHECK(f.c.on_markers_written(markers[3], 2300) == status::stale);
+  // Bad answers: bad slot, wrong producer.
+  auto bad = markers[0];
+  bad.slot = 99;
+  CHECK(f.c.on_markers_written(bad, 1) == status::invalid_argument);
+  bad = markers[0];
+  bad.producer_id += 1;
+  CHECK(f.c.on_markers_written(bad, 1) == status::unknown_producer);
+  // A late answer from that transaction does not count for the next one with the same pid/epoch.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 10u, 3000) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 3000) == status::ok);
+  CHECK(f.c.on_markers_written(markers[0], 3000) == status::stale);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.h.ack_markers(f.c, 3001) == 1);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+}
+
+TEST_CASE("§3.4 markers: transport failures are retried by poll, nothing is lost") {
+  fx f;
+  f.init();
+  const std::uint32_t parts[] = {1, 2, 3};
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, parts, 3, 1) == status::ok);
+  f.h.transport_down = true;
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 10) == status::ok);  // the decision is durable
+  CHECK(f.h.sent.empty());
+  CHECK(f.c.state("t") == txn_state::prepare_abort);
+  for (std::uint64_t t = 20; t < 30; ++t) CHECK(f.c.poll(t) >= 3);  // re-sent every poll while failing
+  f.h.transport_down = false;
+  f.c.poll(30);
+  CHECK(f.h.sent.size() == 3);
+  // An error answer: re-sent at the next poll; a lost answer: re-sent after marker_retry_ms.
+  auto m = f.h.sent;
+  f.h.sent.clear();
+  CHECK(f.c.on_markers_written(m[0], 31, status::io_error) == status::ok);
+  CHECK(f.c.on_markers_written(m[1], 31) == status::ok);
+  f.c.poll(32);
+  REQUIRE(f.h.sent.size() == 1);
+  CHECK(f.h.sent[0].partition == 1);
+  f.h.sent.clear();  // lost in transit, as is m[2]
+  f.c.poll(33);
+  CHECK(f.h.sent.empty());
+  f.c.poll(33 + f.c.config().marker_retry_ms);
+  CHECK(f.h.sent.size() == 2);  // both unacknowledged ones again
+  f.h.ack_markers(f.c, 2000);
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+}
+
+TEST_CASE("§3.5 timeout: an ongoing transaction past start + timeout is fenced and aborted by poll") {
+  fx f;
+  f.init();
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 5u, 10000) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 1, 77, 10000) == status::ok);
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 6u, 10000 + tmo) == status::ok);  // extends, start unchanged
+  CHECK(f.c.poll(10000 + tmo) == 0);  // start + timeout == now: not yet
+  CHECK(f.c.state("t") == txn_state::ongoing);
+  CHECK(f.c.poll(10001 + tmo) == 1);
+  CHECK(f.c.state("t") == txn_state::prepare_abort);
+  CHECK(f.c.producer("t").epoch == f.ep + 1);
+  CHECK(f.h.sent.size() == 2);
+  for (const auto& m : f.h.sent) CHECK(m.epoch == f.ep + 1);
+  // The old producer is fenced.
+  CHECK(f.c.end_txn("t", f.pid, f.ep, commit, 10002 + tmo) == status::fenced);
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 5u, 10002 + tmo) == status::fenced);
+  f.h.ack_markers(f.c, 10003 + tmo);
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+  CHECK(f.h.offsets.empty());  // the timed-out transaction's offsets were dropped
+  // A failing log: the abort is retried by the next poll, nothing changes meanwhile.
+  fx g;
+  g.to(txn_state::ongoing);
+  g.h.log_down = true;
+  const auto before = look(g.c);
+  CHECK(g.c.poll(g.now + tmo + 1) == 1);
+  CHECK(look(g.c) == before);
+  g.h.log_down = false;
+  g.c.poll(g.now + tmo + 2);
+  CHECK(g.c.state("t") == txn_state::prepare_abort);
+  CHECK(g.c.producer("t").epoch == g.ep + 1);  // one bump, not two
+}
+
+TEST_CASE("§3.7 expiry: ids idle in empty/complete_* past the id expiry go dead and free their slot") {
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 5000;
+  hooks_t h;
+  coord c(h, cfg);
+  REQUIRE(c.init_producer_id("e", tmo, 1000).code == status::ok);                      // empty
+  const auto o = c.init_producer_id("o", tmo, 1000);                                     // ongoing
+  REQUIRE(c.add_partitions("o", o.producer_id, o.epoch, 1u, 1000) == status::ok);
+  const auto k = c.init_producer_id("k", tmo, 1000);                                     // complete_commit
+  REQUIRE(c.add_partitions("k", k.producer_id, k.epoch, 1u, 1000) == status::ok);
+  REQUIRE(c.end_txn("k", k.producer_id, k.epoch, commit, 1000) == status::ok);
+  const auto p = c.init_producer_id("p", tmo, 1000);                                     // prepare_abort
+  REQUIRE(c.add_partitions("p", p.producer_id, p.epoch, 2u, 1000) == status::ok);
+  REQUIRE(c.end_txn("p", p.producer_id, p.epoch, abort_, 1000) == status::ok);
+  for (const auto& m : h.sent)
+    if (m.partition == 1) REQUIRE(c.on_markers_written(m, 1000) == status::ok);
+  h.sent.clear();
+  REQUIRE(c.state("k") == txn_state::complete_commit);
+  CHECK(c.init_producer_id("x", tmo, 1000).code == status::table_full);
+  c.poll(5999);  // idle 4999 ms: kept
+  CHECK(c.size() == 4);
+  // 5000 ms idle: empty and complete_* expire; ongoing (not timed out yet) and prepare_* stay.
+  c.poll(6000);
+  CHECK(c.state("e") == txn_state::dead);
+  CHECK(c.state("k") == txn_state::dead);
+  CHECK(c.state("p") == txn_state::prepare_abort);
+  CHECK(c.size() == 2);
+  CHECK(h.log.back().state == txn_state::dead);  // tombstones in the log
+  CHECK(h.log[h.log.size() - 2].state == txn_state::dead);
+  CHECK(c.init_producer_id("x", tmo, 6000).code == status::ok);
+  // A re-created id is a new producer.
+  const auto e2 = c.init_producer_id("e", tmo, 6000);
+  CHECK(e2.code == status::ok);
+  CHECK(e2.epoch == 0);
+  // Activity refreshes the idle time.
+  CHECK(c.init_producer_id("x", tmo, 10000).code == status::ok);
+  c.poll(14999);
+  CHECK(c.state("x") == txn_state::empty);
+  CHECK(c.state("e") == txn_state::dead);
+  // A clock earlier than the last update never expires anything.
+  c.poll(0);
+  CHECK(c.state("x") == txn_state::empty);
+}
+
+TEST_CASE("§3.8 pending offsets: applied monotonically on commit, dropped on abort, unstable meanwhile") {
+  fx f;
+  f.init();
+  CHECK_FALSE(f.c.unstable_offset(3));
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 1u, 1) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 100, 1) == status::ok);
+  CHECK(f.c.unstable_offset(3));  // Kafka: UNSTABLE_OFFSET_COMMIT
+  CHECK_FALSE(f.c.unstable_offset(4));
+  CHECK(f.h.offsets.empty());     // invisible until the commit
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 120, 1) == status::ok);  // last write wins
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(f.h.offsets.at(3) == 120);  // applied with the commit markers
+  CHECK_FALSE(f.c.unstable_offset(3));
+  f.h.ack_markers(f.c, 3);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  // A later transaction committing a lower offset: the tracker refuses to go back (rule 1.2).
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 90, 4) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 4) == status::ok);
+  CHECK(f.c.state("t") == txn_state::complete_commit);  // stale counts as applied; no partitions
+  CHECK(f.h.offsets.at(3) == 120);
+  // Abort drops.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 500, 5) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 5) == status::ok);
+  CHECK_FALSE(f.c.unstable_offset(3));
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+  CHECK(f.h.offsets.at(3) == 120);
+  // Applying fails: the commit waits in prepare_commit (offset unstable) and poll retries.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 130, 6) == status::ok);
+  f.h.fail_offset = 2;
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 6) == status::ok);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.c.unstable_offset(3));
+  f.c.poll(7);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  f.c.poll(8);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(f.h.offsets.at(3) == 130);
+}
+
+TEST_CASE("§3.8 pending offsets reach a commit_tracker through the hook") {
+  offseq::commit_tracker<4> tracker;
+  const auto gen = tracker.assign(2);
+  fx f;
+  f.h.on_offset = [&](std::uint32_t p, std::int64_t next) { return tracker.commit(p, next, gen); };
+  f.init();
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 40, 1) == status::ok);
+  CHECK(tracker.committed(2) == 0);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 1) == status::ok);
+  CHECK(tracker.committed(2) == 40);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  // A fenced tracker generation is a failure: retried, the transaction stays prepare_commit.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 50, 2) == status::ok);
+  tracker.revoke(2);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(tracker.committed(2) == 40);
+}
+
+TEST_CASE("§3.6 recovery: replaying the log restores every id; prepare_* re-send markers, ongoing time out") {
+  fx f;
+  f.init();  // t: will be prepare_commit
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 1u, 1000) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 33, 1000) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 1000) == status::ok);
+  const auto o = f.c.init_producer_id("o", tmo, 1000);  // o: ongoing
+  REQUIRE(f.c.add_partitions("o", o.producer_id, o.epoch, 4u, 1000) == status::ok);
+  const auto a = f.c.init_producer_id("a", tmo, 1000);  // a: prepare_abort
+  REQUIRE(f.c.add_partitions("a", a.producer_id, a.epoch, 9u, 1000) == status::ok);
+  REQUIRE(f.c.end_txn("a", a.producer_id, a.epoch, abort_, 1000) == status::ok);
+
+  hooks_t h2;
+  coord c2(h2);
+  REQUIRE(c2.recover(f.h.log.data(), f.h.log.size(), 2000) == status::ok);
+  CHECK(c2.size() == 3);
+  CHECK(c2.state("t") == txn_state::prepare_commit);
+  CHECK(c2.state("o") == txn_state::ongoing);
+  CHECK(c2.state("a") == txn_state::prepare_abort);
+  CHECK(c2.producer("o").producer_id == o.producer_id);
+  CHECK(h2.sent.size() == 2);  // t's commit marker and a's abort marker
+  CHECK(h2.offsets.at(2) == 33);
+  CHECK(c2.next_lsn() == f.c.next_lsn());
+  h2.ack_markers(c2, 2000);
+  CHECK(c2.state("t") == txn_state::complete_commit);
+  CHECK(c2.state("a") == txn_state::complete_abort);
+  CHECK(c2.poll(1000 + tmo) == 0);
+  CHECK(c2.poll(1001 + tmo) == 1);
+  CHECK(c2.state("o") == txn_state::prepare_abort);
+  // The log continues where it left off.
+  CHECK(h2.log.front().lsn == f.c.next_lsn());
+  // recover needs a fresh coordinator.
+  CHECK(c2.recover(f.h.log.data(), f.h.log.size(), 2000) == status::invalid_state);
+}
+
+TEST_CASE("§3.6 recovery from a log cut at every record boundary") {
+  // A history touching every transition, with ids created, expired and re-created.
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 100000;
+  hooks_t h;
+  coord c(h, cfg);
+  std::vector<std::map<std::string, std::pair<txn_state, std::int16_t>>> truth;  // after each record
+  std::uint64_t now = 1000;
+  const char* ids[] = {"a", "b", "c"};
+  std::mt19937 rng(7);
+  auto note = [&] {
+    while (truth.size() < h.log.size()) {
+      std::map<std::string, std::pair<txn_state, std::int16_t>> m = truth.empty() ? decltype(m){} : truth.back();
+      const rec& r = h.log[truth.size()];
+      const std::string id(r.id, r.id_length);
+      if (r.state == txn_state::dead)
+        m.erase(id);
+      else
+        m[id] = {r.state, r.epoch};
+      truth.push_back(m);
+    }
+  };
+  for (int step = 0; step < 150; ++step) {
+    now += 50 + rng() % 3000;
+    const char* id = ids[rng() % 3];
+    const auto pr = c.producer(id);
+    switch (rng() % 6) {
+      case 0: (void)c.init_producer_id(id, 20000, now); break;
+      case 1:
+        if (pr.code == status::ok) (void)c.add_partitions(id, pr.producer_id, pr.epoch, static_cast<std::uint32_t>(rng() % 3), now);
+        break;
+      case 2:
+        if (pr.code == status::ok) (void)c.add_offsets(id, pr.producer_id, pr.epoch, 1, static_cast<std::int64_t>(step), now);
+        break;
+      case 3:
+        if (pr.code == status::ok) (void)c.end_txn(id, pr.producer_id, pr.epoch, rng() % 2 ? commit : abort_, now);
+        break;
+      case 4: h.ack_markers(c, now); break;
+      default: c.poll(now + (rng() % 4 == 0 ? 100000 : 0)); break;
+    }
+    note();
+  }
+  REQUIRE(h.log.size() > 60);
+  std::set<txn_state> seen;
+  for (const auto& r : h.log) seen.insert(r.state);
+  CHECK(seen.size() == 7);  // empty ongoing prepare_* complete_* dead all logged
+  for (std::size_t cut = 0; cut <= h.log.size(); ++cut) {
+    CAPTURE(cut);
+    hooks_t h2;
+    coord c2(h2, cfg);
+    REQUIRE(c2.recover(h.log.data(), cut, now) == status::ok);
+    const auto expect = cut == 0 ? std::map<std::string, std::pair<txn_state, std::int16_t>>{} : truth[cut - 1];
+    CHECK(c2.size() == expect.size());
+    for (const char* id : ids) {
+      auto it = expect.find(id);
+      if (it == expect.end()) {
+        CHECK(c2.state(id) == txn_state::dead);
+        continue;
+      }
+      // A resumed prepare_* without data partitions has nothing to wait for: complete at once.
+      const txn_state got = c2.state(id);
+      const txn_state want = it->second.first;
+      CHECK((got == want || (want == txn_state::prepare_commit && got == txn_state::complete_commit) ||
+             (want == txn_state::prepare_abort && got == txn_state::complete_abort)));
+      CHECK(c2.producer(id).epoch == it->second.second);
+    }
+    // Resumed transactions finish; timed-out ones abort; the recovered coordinator settles.
+    for (int round = 0; round < 4; ++round) {
+      h2.ack_markers(c2, now + 100000);
+      c2.poll(now + 100000);
+    }
+    h2.ack_markers(c2, now + 100000);
+    for (const char* id : ids) {
+      const txn_state s = c2.state(id);
+      CHECK((s == txn_state::dead || s == txn_state::empty || s == txn_state::complete_commit ||
+             s == txn_state::complete_abort));
+    }
+  }
+}
+
+TEST_CASE("§3.6 recovery: corrupt or out-of-order records are refused and leave the coordinator empty") {
+  fx f;
+  f.to(txn_state::complete_commit);
+  std::vector<rec> log = f.h.log;
+  hooks_t h2;
+  coord c2(h2);
+  auto bad = log;
+  bad[1].state = static_cast<txn_state>(9);
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  CHECK(c2.size() == 0);
+  CHECK(h2.sent.empty());
+  bad = log;
+  bad[2].state = txn_state::prepare_epoch_fence;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[1].id_length = 17;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[1].partition_count = 5;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  std::swap(bad[1], bad[2]);  // out of order for its id
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[3].state = txn_state::complete_abort;  // prepare_commit -> complete_abort is no transition
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  CHECK(c2.size() == 0);
+  CHECK(c2.next_lsn() == 1);
+  CHECK(c2.recover(nullptr, 1, 1) == status::invalid_argument);
+  CHECK(c2.recover(nullptr, 0, 1) == status::ok);
+  // More ids than slots.
+  hooks_t h3;
+  coord c3(h3);
+  for (const char* id : {"a", "b", "c", "d"}) REQUIRE(c3.init_producer_id(id, tmo, 1).code == status::ok);
+  auto many = h3.log;
+  many.push_back(many.back());
+  many.back().id[0] = 'z';
+  many.back().lsn = 99;
+  hooks_t h4;
+  coord c4(h4);
+  CHECK(c4.recover(many.data(), many.size(), 1) == status::table_full);
+  CHECK(c4.size() == 0);
+  CHECK(c4.recover(many.data(), 4, 1) == status::ok);
+  CHECK(c4.size() == 4);
 }
