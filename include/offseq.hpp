@@ -706,7 +706,7 @@ struct txn_id {
 enum class txn_result : std::uint8_t { abort = 0, commit = 1 };
 
 /// An offset committed inside a transaction (Kafka TxnOffsetCommit): pending until the commit.
-struct txn_offset {
+struct alignas(8) txn_offset {
   std::int64_t next_offset;   ///< next offset to consume in group_partition (>= 0)
   std::uint32_t partition;    ///< the consumer-side (commit_tracker) partition
   std::uint32_t reserved;     ///< 0
@@ -714,10 +714,10 @@ struct txn_offset {
 
 /// One write-ahead record: the whole durable image of one transactional id after a transition
 /// (Kafka's TransactionLogValue keyed by id). Plain data, no padding holes beyond those listed
-/// by the formula; the journal serializes it field by field. sizeof =
+/// by the formula (same on every target); the journal serializes it field by field. sizeof =
 ///   round8(round4(52 + MaxIdLength) + 4 * PartitionsPerTxn) + 16 * OffsetsPerTxn.
 template <std::size_t PartitionsPerTxn, std::size_t OffsetsPerTxn, std::size_t MaxIdLength>
-struct txn_log_record {
+struct alignas(8) txn_log_record {  // alignas: the same layout on targets where int64 aligns to 4
   static constexpr std::size_t partitions_capacity = PartitionsPerTxn;
   static constexpr std::size_t offsets_capacity = OffsetsPerTxn;
   static constexpr std::size_t id_capacity = MaxIdLength;
@@ -788,7 +788,7 @@ class txn_coordinator {
   static_assert(sizeof(log_record) == record_size, "offseq: txn_log_record layout differs from its formula");
   static_assert(std::is_trivially_copyable<log_record>::value, "offseq: txn_log_record must be plain data");
 
-  explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
+  constexpr explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
       : hooks_(&hooks), config_(config) {}
 
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
