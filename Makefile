@@ -35,11 +35,14 @@ deps-bench:
 	@$(DEPS) libbenchmark-dev libsqlite3-dev
 
 # ---------------------------------------------------------------- host tests
-# One doctest binary per build flavour; each tests/*.cpp is one engine's suite.
+# One doctest binary per build flavour; each tests/*.cpp is one engine's suite, compiled to its
+# own object so that editing one suite rebuilds only that one.
 define test_binary
-$(BUILD)/$(1)/offseq_tests: $(TEST_SRCS) $(TEST_HELPERS) $(HEADERS) | deps-test
+$(BUILD)/$(1)/tests/%.o: tests/%.cpp $(TEST_HELPERS) $(HEADERS) | deps-test
 	@mkdir -p $$(dir $$@)
-	$(CXX) $(CXXSTD) $(WARN) $(2) $(INC) $(TEST_SRCS) -o $$@ -pthread $(3)
+	$(CXX) $(CXXSTD) $(WARN) $(2) $(INC) -c $$< -o $$@
+$(BUILD)/$(1)/offseq_tests: $(patsubst tests/%.cpp,$(BUILD)/$(1)/tests/%.o,$(TEST_SRCS))
+	$(CXX) $(2) $$^ -o $$@ -pthread $(3)
 endef
 # (flags go through variables: a comma inside $(call ...) would split the argument)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
