@@ -587,8 +587,785 @@ class commit_tracker {
 
 // ============================================================================================
 // 6. Transactions (SEMANTICS.md §3, §4)
+//
+// txn_state / is_valid_transition follow Kafka's TransactionState (classic protocol V1, Kafka up
+// to 3.x): the enumerator values are Kafka's stored state ids. Pure, constexpr, any context.
 // ============================================================================================
-// @@TRANSACTIONS@@
+
+/// Kafka's TransactionState, in the order of its stored ids 0..7.
+enum class txn_state : std::uint8_t {
+  empty = 0,                ///< producer id assigned, no transaction open
+  ongoing = 1,              ///< partitions/offsets added, transaction open
+  prepare_commit = 2,       ///< commit decided and durable; markers being written
+  prepare_abort = 3,        ///< abort decided and durable; markers being written
+  complete_commit = 4,      ///< every commit marker written
+  complete_abort = 5,       ///< every abort marker written
+  dead = 6,                 ///< id expired (tombstone); also what state() answers for unknown ids
+  prepare_epoch_fence = 7,  ///< transient: ongoing transaction being fenced before its abort
+};
+
+/// Kafka's classic transition table (SEMANTICS.md §3): true iff `from` is a valid previous
+/// state of `to`. Out-of-range enumerator values are never valid.
+constexpr bool is_valid_transition(txn_state from, txn_state to) noexcept {
+  using s = txn_state;
+  switch (to) {
+    case s::empty: return from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::ongoing:
+      return from == s::ongoing || from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::prepare_commit: return from == s::ongoing;
+    case s::prepare_abort: return from == s::ongoing || from == s::prepare_epoch_fence;
+    case s::complete_commit: return from == s::prepare_commit;
+    case s::complete_abort: return from == s::prepare_abort;
+    case s::dead: return from == s::empty || from == s::complete_abort || from == s::complete_commit;
+    case s::prepare_epoch_fence: return from == s::ongoing;
+  }
+  return false;
+}
+
+/// Stable lowercase name of a transaction state; never null ("unknown" for bad values).
+constexpr const char* to_string(txn_state s) noexcept {
+  switch (s) {
+    case txn_state::empty: return "empty";
+    case txn_state::ongoing: return "ongoing";
+    case txn_state::prepare_commit: return "prepare_commit";
+    case txn_state::prepare_abort: return "prepare_abort";
+    case txn_state::complete_commit: return "complete_commit";
+    case txn_state::complete_abort: return "complete_abort";
+    case txn_state::dead: return "dead";
+    case txn_state::prepare_epoch_fence: return "prepare_epoch_fence";
+  }
+  return "unknown";
+}
+
+// --------------------------------------------------------------------------------------------
+// 6a. txn_coordinator — Kafka's TransactionCoordinator over fixed arrays (SEMANTICS.md §3)
+//
+// Guarantees
+//   - Write-ahead: every state change of a transactional id is appended to the log through
+//     Hooks::log_append and takes effect only once the hook reports it durable (two-phase, as
+//     Kafka's prepareTransitionTo / completeTransitionTo). While an append is in flight, the id
+//     answers concurrent_transactions. A hook failure (io_error) leaves the coordinator unchanged.
+//   - end_txn returns ok once prepare_* is durable; markers then go out through
+//     Hooks::send_marker; every partition's acknowledgement comes back through
+//     on_markers_written; when all are in (and, for a commit, every pending offset was applied
+//     through Hooks::apply_offset) complete_* is logged. Nothing is dropped while the transport
+//     or the log fails: poll() re-sends and re-logs until it goes through.
+//   - Producer id + epoch fencing, Kafka's expected-epoch retry rule (KIP-360), epoch exhaustion
+//     at 32766 rotating to a fresh producer id, fence-and-abort of an ongoing transaction on
+//     re-init and on timeout.
+//   - recover() rebuilds every id from the log records (last record per id wins, dead deletes);
+//     prepare_* resume sending markers, ongoing ones are left to time out.
+//
+// Contexts: one context at a time. Every method must be called from one thread (or serialized
+// by the caller, e.g. the main loop); none may be called from inside a hook (hooks must not
+// re-enter: queue the completion and deliver it afterwards). Not for interrupt handlers.
+//
+// Hooks (one policy object, held by reference; see platform/host.hpp txn_memory_hooks):
+//   static constexpr bool async_log;            // optional, default false
+//   status log_append(const txn_log_record<P, O, L>& r) noexcept;
+//        sync  (async_log false): ok = r is durable on return; anything else = not written.
+//        async (async_log true):  ok = queued; later call on_log_durable(r.lsn, now) or
+//                                 on_log_failed(r.lsn). Anything else = not queued.
+//   status send_marker(const txn_marker& m) noexcept;
+//        ok = handed to the transport; the partition's answer comes back through
+//        on_markers_written(m, now, result). Anything else: re-sent by the next poll().
+//   status allocate_producer_id(std::int64_t& out) noexcept;
+//        ok + a producer id >= 0 never handed out before (the allocator persists itself, as
+//        Kafka's ProducerIdManager does). Anything else: the request fails with that status.
+//   status apply_offset(std::uint32_t group_partition, std::int64_t next_offset) noexcept;
+//        the commit marker of an offsets partition: make next_offset the committed position of
+//        group_partition, monotonically (e.g. commit_tracker::commit). ok or stale = applied;
+//        anything else = retried by poll() (the transaction stays prepare_commit meanwhile).
+// --------------------------------------------------------------------------------------------
+
+namespace detail {
+constexpr std::size_t txn_strlen(const char* s) noexcept {
+  std::size_t n = 0;
+  if (s == nullptr) return 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+constexpr std::size_t round_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) / a * a; }
+
+template <class H, class = void>
+struct hooks_async_log : std::false_type {};
+template <class H>
+struct hooks_async_log<H, std::void_t<decltype(H::async_log)>> : std::integral_constant<bool, H::async_log> {};
+}  // namespace detail
+
+/// A transactional id: 1..MaxIdLength bytes (any bytes; not necessarily NUL-terminated).
+struct txn_id {
+  const char* data;
+  std::size_t size;
+  constexpr txn_id(const char* d, std::size_t n) noexcept : data(d), size(n) {}
+  /// From a NUL-terminated string (implicit, so string literals work).
+  constexpr txn_id(const char* s) noexcept : data(s), size(detail::txn_strlen(s)) {}  // NOLINT
+};
+
+/// Outcome of a transaction; values are Kafka's ControlRecordType (ABORT = 0, COMMIT = 1).
+enum class txn_result : std::uint8_t { abort = 0, commit = 1 };
+
+/// An offset committed inside a transaction (Kafka TxnOffsetCommit): pending until the commit.
+struct txn_offset {
+  std::int64_t next_offset;   ///< next offset to consume in group_partition (>= 0)
+  std::uint32_t partition;    ///< the consumer-side (commit_tracker) partition
+  std::uint32_t reserved;     ///< 0
+};
+
+/// One write-ahead record: the whole durable image of one transactional id after a transition
+/// (Kafka's TransactionLogValue keyed by id). Plain data, no padding holes beyond those listed
+/// by the formula; the journal serializes it field by field. sizeof =
+///   round8(round4(52 + MaxIdLength) + 4 * PartitionsPerTxn) + 16 * OffsetsPerTxn.
+template <std::size_t PartitionsPerTxn, std::size_t OffsetsPerTxn, std::size_t MaxIdLength>
+struct txn_log_record {
+  static constexpr std::size_t partitions_capacity = PartitionsPerTxn;
+  static constexpr std::size_t offsets_capacity = OffsetsPerTxn;
+  static constexpr std::size_t id_capacity = MaxIdLength;
+
+  std::uint64_t lsn;               ///< log sequence number: 1, 2, ... increasing per coordinator
+  std::int64_t producer_id;        ///< current producer id (>= 0)
+  std::int64_t last_producer_id;   ///< producer id before the last rotation, -1 if none
+  std::uint64_t txn_start_ms;      ///< start of the open transaction (ongoing, prepare_*), else 0
+  std::uint64_t update_ms;         ///< now_ms of this transition; id expiry counts from it
+  std::uint32_t timeout_ms;        ///< transaction timeout given to init_producer_id
+  std::int16_t epoch;              ///< current producer epoch, 0..32767
+  std::int16_t last_epoch;         ///< epoch before the last client bump (retry rule), -1 if none
+  txn_state state;                 ///< state after the transition; dead = tombstone (id removed)
+  std::uint8_t id_length;          ///< bytes of id[] used, 1..MaxIdLength
+  std::uint8_t partition_count;    ///< entries of partitions[] used
+  std::uint8_t offset_count;       ///< entries of offsets[] used (always 0 in prepare_abort)
+  char id[MaxIdLength];            ///< transactional id bytes, unused tail zero
+  std::uint32_t partitions[PartitionsPerTxn];  ///< data partitions in the transaction
+  txn_offset offsets[OffsetsPerTxn];           ///< pending offset commits
+};
+
+/// A transaction marker to write on one data partition (Kafka WriteTxnMarkers, one partition).
+struct txn_marker {
+  std::int64_t producer_id;  ///< producer whose transaction ends
+  std::int16_t epoch;        ///< epoch of the prepare_* record (bumped by a fence): fences older ones
+  txn_result result;         ///< commit or abort marker
+  std::uint32_t partition;   ///< data partition (the ids given to add_partitions)
+  std::uint32_t slot;        ///< coordinator-internal, echo it back in on_markers_written
+};
+
+/// Coordinator settings (Kafka defaults).
+struct txn_config {
+  std::uint32_t max_timeout_ms = 900000;      ///< transaction.max.timeout.ms
+  std::uint64_t id_expiry_ms = 604800000;     ///< transactional.id.expiration.ms (7 d)
+  std::uint32_t marker_retry_ms = 1000;       ///< poll re-sends markers unacknowledged this long
+};
+
+/// Answer of init_producer_id and producer().
+struct producer_result {
+  status code;               ///< ok, or why not
+  std::int64_t producer_id;  ///< valid when code == ok
+  std::int16_t epoch;        ///< valid when code == ok
+};
+
+/// Transaction coordinator for up to `Transactions` transactional ids, each with up to
+/// `PartitionsPerTxn` data partitions and `OffsetsPerTxn` offset commits per transaction and
+/// ids of up to `MaxIdLength` bytes (each <= 255); `Hooks` as described above.
+/// sizeof = Transactions * slot_size + small constant (see slot_size).
+template <std::size_t Transactions, std::size_t PartitionsPerTxn, std::size_t OffsetsPerTxn, std::size_t MaxIdLength,
+          class Hooks>
+class txn_coordinator {
+ public:
+  static_assert(Transactions >= 1 && Transactions <= 0xffffffffu, "offseq: Transactions is 1..2^32-1");
+  static_assert(PartitionsPerTxn >= 1 && PartitionsPerTxn <= 255, "offseq: PartitionsPerTxn is 1..255");
+  static_assert(OffsetsPerTxn >= 1 && OffsetsPerTxn <= 255, "offseq: OffsetsPerTxn is 1..255");
+  static_assert(MaxIdLength >= 1 && MaxIdLength <= 255, "offseq: MaxIdLength is 1..255");
+
+  using log_record = txn_log_record<PartitionsPerTxn, OffsetsPerTxn, MaxIdLength>;
+  using hooks_type = Hooks;
+  static constexpr bool async_log = detail::hooks_async_log<Hooks>::value;
+  static constexpr std::int16_t max_epoch = 32767;        ///< kept for coordinator fencing only
+  static constexpr std::int16_t exhausted_epoch = 32766;  ///< at or above: init rotates the producer id
+
+  static constexpr std::size_t record_size =
+      detail::round_up(detail::round_up(52 + MaxIdLength, 4) + 4 * PartitionsPerTxn, 8) + 16 * OffsetsPerTxn;
+  static_assert(sizeof(log_record) == record_size, "offseq: txn_log_record layout differs from its formula");
+  static_assert(std::is_trivially_copyable<log_record>::value, "offseq: txn_log_record must be plain data");
+
+  explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
+      : hooks_(&hooks), config_(config) {}
+
+  /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
+  /// or the retry rule with (expected_producer_id, expected_epoch) (both -1 = none), or a
+  /// rotation to a new producer id at epoch 32766; ongoing: fence + abort, then
+  /// concurrent_transactions. With an async log, ok means the change is queued (it takes
+  /// effect on on_log_durable).
+  producer_result init_producer_id(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms,
+                                   std::int64_t expected_producer_id = -1, std::int16_t expected_epoch = -1) noexcept {
+    if (!valid_id(id) || timeout_ms == 0 || timeout_ms > config_.max_timeout_ms || expected_producer_id < -1 ||
+        expected_epoch < -1 || (expected_producer_id < 0) != (expected_epoch < 0))
+      return fail(status::invalid_argument);
+    const bool has_expected = expected_producer_id >= 0;
+    std::size_t i = find(id);
+    if (i == npos) {
+      i = free_slot();
+      if (i == npos) return fail(status::table_full);
+      std::int64_t pid = -1;
+      const status a = hooks_->allocate_producer_id(pid);
+      if (a != status::ok) return fail(a);
+      if (pid < 0) return fail(status::io_error);
+      slot& s = slots_[i];
+      s = slot{};
+      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
+      set_id(s.cur, id);
+      log_record& n = s.next;
+      n = s.cur;
+      n.producer_id = pid;
+      n.last_producer_id = -1;
+      n.epoch = 0;
+      n.last_epoch = -1;
+      n.state = txn_state::empty;
+      n.timeout_ms = timeout_ms;
+      n.update_ms = now_ms;
+      s.used = true;
+      const status st = append(s, now_ms);
+      if (st != status::ok) {
+        s.used = false;
+        return fail(st);
+      }
+      return producer_result{status::ok, pid, 0};
+    }
+    slot& s = slots_[i];
+    if (s.pending) return fail(status::concurrent_transactions);
+    const log_record& c = s.cur;
+    if (has_expected && !(expected_producer_id == c.producer_id ||
+                          (expected_producer_id == c.last_producer_id && expected_epoch >= exhausted_epoch)))
+      return fail(status::fenced);
+    switch (c.state) {
+      case txn_state::prepare_commit:
+      case txn_state::prepare_abort: return fail(status::concurrent_transactions);
+      case txn_state::ongoing: {
+        const status st = fence_and_abort(s, now_ms);
+        return fail(st == status::ok ? status::concurrent_transactions : st);
+      }
+      case txn_state::empty:
+      case txn_state::complete_commit:
+      case txn_state::complete_abort: break;
+      default: return fail(status::invalid_state);  // dead / fence are never durable states
+    }
+    log_record& n = s.next;
+    n = c;
+    if (c.epoch >= exhausted_epoch && (!has_expected || expected_epoch == c.epoch)) {
+      std::int64_t pid = -1;
+      const status a = hooks_->allocate_producer_id(pid);
+      if (a != status::ok) return fail(a);
+      if (pid < 0) return fail(status::io_error);
+      n.last_producer_id = c.producer_id;
+      n.producer_id = pid;
+      n.epoch = 0;
+      n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
+    } else if (!has_expected) {
+      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+      n.last_epoch = -1;
+    } else if (expected_epoch == c.epoch) {
+      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+      n.last_epoch = c.epoch;
+    } else if (expected_epoch == c.last_epoch) {
+      // A retry of a bump whose answer was lost: the current epoch again, no bump.
+    } else {
+      return fail(status::fenced);
+    }
+    n.state = txn_state::empty;
+    n.timeout_ms = timeout_ms;
+    n.txn_start_ms = 0;
+    n.update_ms = now_ms;
+    n.partition_count = 0;
+    n.offset_count = 0;
+    if (!is_valid_transition(c.state, n.state)) return fail(status::invalid_state);
+    const status st = append(s, now_ms);
+    if (st != status::ok) return fail(st);
+    return producer_result{status::ok, n.producer_id, n.epoch};
+  }
+
+  /// AddPartitionsToTxn (SEMANTICS §3.2): adds `count` data partitions (duplicates ignored).
+  status add_partitions(txn_id id, std::int64_t producer_id, std::int16_t epoch, const std::uint32_t* partitions,
+                        std::size_t count, std::uint64_t now_ms) noexcept {
+    if (partitions == nullptr || count == 0) return status::invalid_argument;
+    slot* sp = nullptr;
+    const status chk = check_request(id, producer_id, epoch, sp);
+    if (chk != status::ok) return chk;
+    slot& s = *sp;
+    log_record& n = s.next;
+    n = s.cur;
+    for (std::size_t k = 0; k < count; ++k) {
+      bool known = false;
+      for (std::size_t j = 0; j < n.partition_count && !known; ++j) known = n.partitions[j] == partitions[k];
+      if (known) continue;
+      if (n.partition_count >= PartitionsPerTxn) return status::table_full;
+      n.partitions[n.partition_count++] = partitions[k];
+    }
+    return begin_or_extend(s, now_ms);
+  }
+
+  /// AddPartitionsToTxn for one partition.
+  status add_partitions(txn_id id, std::int64_t producer_id, std::int16_t epoch, std::uint32_t partition,
+                        std::uint64_t now_ms) noexcept {
+    return add_partitions(id, producer_id, epoch, &partition, 1, now_ms);
+  }
+
+  /// AddOffsetsToTxn + TxnOffsetCommit (SEMANTICS §3.2, §3.8): within the transaction, commit
+  /// `next_offset` for consumer partition `group_partition`. Pending (invisible, "unstable")
+  /// until the commit; a later add for the same partition replaces it (log order, as Kafka).
+  status add_offsets(txn_id id, std::int64_t producer_id, std::int16_t epoch, std::uint32_t group_partition,
+                     std::int64_t next_offset, std::uint64_t now_ms) noexcept {
+    if (next_offset < 0) return status::invalid_argument;
+    slot* sp = nullptr;
+    const status chk = check_request(id, producer_id, epoch, sp);
+    if (chk != status::ok) return chk;
+    slot& s = *sp;
+    log_record& n = s.next;
+    n = s.cur;
+    std::size_t j = 0;
+    while (j < n.offset_count && n.offsets[j].partition != group_partition) ++j;
+    if (j == n.offset_count) {
+      if (n.offset_count >= OffsetsPerTxn) return status::table_full;
+      ++n.offset_count;
+    }
+    n.offsets[j] = txn_offset{next_offset, group_partition, 0};
+    return begin_or_extend(s, now_ms);
+  }
+
+  /// EndTxn (SEMANTICS §3.3, §3.4): ok once prepare_* is durable (queued with an async log);
+  /// markers follow. Retries of a completed end are ok; see the table in SEMANTICS §3.3.
+  status end_txn(txn_id id, std::int64_t producer_id, std::int16_t epoch, txn_result result,
+                 std::uint64_t now_ms) noexcept {
+    if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
+    slot* sp = nullptr;
+    const status chk = check_identity(id, producer_id, epoch, sp);
+    if (chk != status::ok) return chk;
+    slot& s = *sp;
+    if (s.pending) return status::concurrent_transactions;
+    const bool commit = result == txn_result::commit;
+    switch (s.cur.state) {
+      case txn_state::ongoing: break;
+      case txn_state::prepare_commit: return commit ? status::concurrent_transactions : status::invalid_state;
+      case txn_state::prepare_abort: return commit ? status::invalid_state : status::concurrent_transactions;
+      case txn_state::complete_commit: return commit ? status::ok : status::invalid_state;
+      case txn_state::complete_abort: return commit ? status::invalid_state : status::ok;
+      default: return status::invalid_state;  // empty (and nothing else is durable)
+    }
+    log_record& n = s.next;
+    n = s.cur;
+    n.state = commit ? txn_state::prepare_commit : txn_state::prepare_abort;
+    if (!commit) n.offset_count = 0;  // abort drops the pending offsets
+    n.update_ms = now_ms;
+    return append(s, now_ms);
+  }
+
+  /// A data partition answered a marker sent through Hooks::send_marker. result ok: written;
+  /// anything else: re-sent by poll. Returns ok if the answer was taken, stale if it is no
+  /// longer expected (duplicate, older epoch, transaction moved on), unknown_producer if the
+  /// slot/producer does not match, invalid_argument for a bad slot number.
+  status on_markers_written(const txn_marker& m, std::uint64_t now_ms, status result = status::ok) noexcept {
+    if (m.slot >= Transactions) return status::invalid_argument;
+    slot& s = slots_[m.slot];
+    if (!s.used || s.cur.producer_id != m.producer_id) return status::unknown_producer;
+    const txn_state want = m.result == txn_result::commit ? txn_state::prepare_commit : txn_state::prepare_abort;
+    if (s.cur.state != want || s.cur.epoch != m.epoch) return status::stale;
+    std::size_t j = 0;
+    while (j < s.cur.partition_count && s.cur.partitions[j] != m.partition) ++j;
+    if (j == s.cur.partition_count || s.acked[j]) return status::stale;
+    if (result != status::ok) {
+      s.resend[j] = true;
+      return status::ok;
+    }
+    s.acked[j] = true;
+    s.resend[j] = false;
+    if (!s.pending) (void)maybe_complete(s, now_ms);
+    return status::ok;
+  }
+
+  /// Async log: the append with this lsn is durable; the transition takes effect now.
+  /// not_found if no append with that lsn is in flight.
+  status on_log_durable(std::uint64_t lsn, std::uint64_t now_ms) noexcept {
+    const std::size_t i = find_pending(lsn);
+    if (i == npos) return status::not_found;
+    take_effect(slots_[i], now_ms);
+    return status::ok;
+  }
+
+  /// Async log: the append with this lsn failed; the coordinator is as before the request.
+  status on_log_failed(std::uint64_t lsn) noexcept {
+    const std::size_t i = find_pending(lsn);
+    if (i == npos) return status::not_found;
+    slot& s = slots_[i];
+    s.pending = false;
+    s.fencing = false;
+    if (s.cur.state == txn_state::dead) s.used = false;  // creation never happened
+    return status::ok;
+  }
+
+  /// Timers (SEMANTICS §3.5, §3.7): aborts timed-out ongoing transactions with an epoch fence,
+  /// expires idle ids (dead tombstone, slot freed), re-sends failed markers and, after
+  /// marker_retry_ms, unacknowledged ones; retries failed offset applications and complete_*
+  /// appends. Returns the number of actions attempted.
+  std::size_t poll(std::uint64_t now_ms) noexcept {
+    std::size_t actions = 0;
+    for (std::size_t i = 0; i < Transactions; ++i) {
+      slot& s = slots_[i];
+      if (!s.used || s.pending) continue;
+      const log_record& c = s.cur;
+      switch (c.state) {
+        case txn_state::prepare_commit:
+        case txn_state::prepare_abort: actions += drive(s, now_ms, now_ms >= s.resend_at_ms); break;
+        case txn_state::ongoing:
+          if (c.txn_start_ms + c.timeout_ms < now_ms) {
+            (void)fence_and_abort(s, now_ms);
+            ++actions;
+          }
+          break;
+        case txn_state::empty:
+        case txn_state::complete_commit:
+        case txn_state::complete_abort:
+          if (now_ms >= c.update_ms && now_ms - c.update_ms >= config_.id_expiry_ms) {
+            log_record& n = s.next;
+            n = c;
+            n.state = txn_state::dead;
+            n.update_ms = now_ms;
+            (void)append(s, now_ms);
+            ++actions;
+          }
+          break;
+        default: break;
+      }
+    }
+    return actions;
+  }
+
+  /// Durable state of an id; dead for an unknown id (or one whose creation is still pending).
+  txn_state state(txn_id id) const noexcept {
+    const std::size_t i = valid_id(id) ? find(id) : npos;
+    return i == npos ? txn_state::dead : slots_[i].cur.state;
+  }
+
+  /// The state an in-flight append will move the id to (prepare_epoch_fence while a fence is
+  /// being logged); state(id) if nothing is in flight.
+  txn_state pending_state(txn_id id) const noexcept {
+    const std::size_t i = valid_id(id) ? find(id) : npos;
+    if (i == npos) return txn_state::dead;
+    const slot& s = slots_[i];
+    if (!s.pending) return s.cur.state;
+    return s.fencing ? txn_state::prepare_epoch_fence : s.next.state;
+  }
+
+  /// Current (durable) producer id and epoch of an id; not_found if unknown.
+  producer_result producer(txn_id id) const noexcept {
+    const std::size_t i = valid_id(id) ? find(id) : npos;
+    if (i == npos || slots_[i].cur.state == txn_state::dead) return fail(status::not_found);
+    return producer_result{status::ok, slots_[i].cur.producer_id, slots_[i].cur.epoch};
+  }
+
+  /// Kafka's UNSTABLE_OFFSET_COMMIT: true while a transaction holds a durable, not yet applied
+  /// offset commit for this consumer partition (ongoing, or prepare_commit before it applied).
+  bool unstable_offset(std::uint32_t group_partition) const noexcept {
+    for (std::size_t i = 0; i < Transactions; ++i) {
+      const slot& s = slots_[i];
+      if (!s.used) continue;
+      const bool commit_phase = s.cur.state == txn_state::prepare_commit;
+      if (s.cur.state != txn_state::ongoing && !commit_phase) continue;
+      for (std::size_t j = 0; j < s.cur.offset_count; ++j)
+        if (s.cur.offsets[j].partition == group_partition && !(commit_phase && s.applied[j])) return true;
+    }
+    return false;
+  }
+
+  /// Recovery, one record at a time, in log order (last record per id wins, dead deletes).
+  /// corrupt for a record out of range, out of order for its id, or an invalid transition;
+  /// table_full if more ids than slots. Nothing changes unless ok. Follow with resume().
+  status replay(const log_record& r) noexcept {
+    if (r.lsn == 0 || r.producer_id < 0 || r.last_producer_id < -1 || r.epoch < 0 || r.last_epoch < -1 ||
+        r.id_length == 0 || r.id_length > MaxIdLength || r.partition_count > PartitionsPerTxn ||
+        r.offset_count > OffsetsPerTxn || static_cast<std::uint8_t>(r.state) > 7 ||
+        r.state == txn_state::prepare_epoch_fence || r.timeout_ms == 0)
+      return status::corrupt;
+    for (std::size_t j = 0; j < r.offset_count; ++j)
+      if (r.offsets[j].next_offset < 0) return status::corrupt;
+    const txn_id id(r.id, r.id_length);
+    std::size_t i = find(id);
+    if (i != npos) {
+      slot& s = slots_[i];
+      if (s.pending) return status::invalid_state;
+      if (r.lsn <= s.cur.lsn || !is_valid_transition(s.cur.state, r.state)) return status::corrupt;
+      if (r.state == txn_state::dead) {
+        s.used = false;
+      } else {
+        s.cur = r;
+      }
+    } else if (r.state != txn_state::dead) {  // a tombstone of an unknown id: nothing to delete
+      i = free_slot();
+      if (i == npos) return status::table_full;
+      slot& s = slots_[i];
+      s = slot{};
+      s.cur = r;
+      s.used = true;
+    }
+    if (r.lsn >= next_lsn_) next_lsn_ = r.lsn + 1;
+    return status::ok;
+  }
+
+  /// After replay: timestamps from a previous boot's clock are clamped to now_ms (so a clock
+  /// that restarted still times out and expires them); prepare_* transactions send their
+  /// markers again (and re-apply committed offsets, monotonic). Returns how many resumed.
+  std::size_t resume(std::uint64_t now_ms) noexcept {
+    std::size_t resumed = 0;
+    for (std::size_t i = 0; i < Transactions; ++i) {
+      slot& s = slots_[i];
+      if (!s.used || s.pending) continue;
+      if (s.cur.update_ms > now_ms) s.cur.update_ms = now_ms;
+      if (s.cur.txn_start_ms > now_ms) s.cur.txn_start_ms = now_ms;
+      if (s.cur.state == txn_state::prepare_commit || s.cur.state == txn_state::prepare_abort) {
+        start_markers(s, now_ms);
+        ++resumed;
+      }
+    }
+    return resumed;
+  }
+
+  /// Rebuild a fresh coordinator from `count` log records (replay each, then resume).
+  /// invalid_state if this coordinator already holds ids; on a bad record it returns that
+  /// record's status and the coordinator is left empty (as before the call).
+  status recover(const log_record* records, std::size_t count, std::uint64_t now_ms) noexcept {
+    if (size() != 0) return status::invalid_state;
+    if (records == nullptr && count != 0) return status::invalid_argument;
+    for (std::size_t k = 0; k < count; ++k) {
+      const status st = replay(records[k]);
+      if (st != status::ok) {
+        for (std::size_t i = 0; i < Transactions; ++i) slots_[i].used = false;
+        next_lsn_ = 1;
+        return st;
+      }
+    }
+    (void)resume(now_ms);
+    return status::ok;
+  }
+
+  /// Transactional ids held (including ones whose creation is in flight).
+  std::size_t size() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < Transactions; ++i) n += slots_[i].used ? 1u : 0u;
+    return n;
+  }
+
+  /// True while a log append of this id is in flight (requests answer concurrent_transactions).
+  bool pending(txn_id id) const noexcept {
+    const std::size_t i = valid_id(id) ? find(id) : npos;
+    return i != npos && slots_[i].pending;
+  }
+
+  /// Next log sequence number the coordinator will use.
+  std::uint64_t next_lsn() const noexcept { return next_lsn_; }
+  const txn_config& config() const noexcept { return config_; }
+  Hooks& hooks() noexcept { return *hooks_; }
+
+ private:
+  static constexpr std::size_t npos = ~std::size_t{0};
+
+  struct slot {
+    log_record cur;             // durable image
+    log_record next;            // image being appended (valid while pending)
+    std::uint64_t resend_at_ms; // poll re-sends unacknowledged markers from then on
+    bool used;
+    bool pending;               // an append of `next` is in flight
+    bool fencing;               // the in-flight append is an epoch fence
+    bool acked[PartitionsPerTxn];   // marker phase: partition answered ok
+    bool resend[PartitionsPerTxn];  // marker phase: send failed or answered with an error
+    bool applied[OffsetsPerTxn];    // commit phase: offset applied through the hook
+  };
+
+ public:
+  /// Bytes per transactional-id slot: two log records (durable + in flight) and the marker
+  /// bookkeeping: 2 * record_size + 8 + round8(3 + 2 * PartitionsPerTxn + OffsetsPerTxn).
+  static constexpr std::size_t slot_size = 2 * record_size + 8 + detail::round_up(3 + 2 * PartitionsPerTxn + OffsetsPerTxn, 8);
+
+ private:
+  static_assert(sizeof(slot) == slot_size, "offseq: txn_coordinator slot layout differs from its formula");
+
+  static constexpr producer_result fail(status s) noexcept { return producer_result{s, -1, -1}; }
+
+  static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
+
+  static void set_id(log_record& r, txn_id id) noexcept {
+    for (std::size_t k = 0; k < MaxIdLength; ++k) r.id[k] = k < id.size ? id.data[k] : '\0';
+    r.id_length = static_cast<std::uint8_t>(id.size);
+  }
+
+  std::size_t find(txn_id id) const noexcept {
+    for (std::size_t i = 0; i < Transactions; ++i) {
+      const slot& s = slots_[i];
+      if (!s.used || s.cur.id_length != id.size) continue;
+      std::size_t k = 0;
+      while (k < id.size && s.cur.id[k] == id.data[k]) ++k;
+      if (k == id.size) return i;
+    }
+    return npos;
+  }
+
+  std::size_t free_slot() const noexcept {
+    for (std::size_t i = 0; i < Transactions; ++i)
+      if (!slots_[i].used) return i;
+    return npos;
+  }
+
+  std::size_t find_pending(std::uint64_t lsn) const noexcept {
+    for (std::size_t i = 0; i < Transactions; ++i)
+      if (slots_[i].used && slots_[i].pending && slots_[i].next.lsn == lsn) return i;
+    return npos;
+  }
+
+  // Order of Kafka's checks for a client request on an existing id: mapping, then epoch.
+  status check_identity(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
+    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
+    const std::size_t i = find(id);
+    if (i == npos || slots_[i].cur.state == txn_state::dead || slots_[i].cur.producer_id != producer_id)
+      return status::unknown_producer;
+    if (slots_[i].cur.epoch != epoch) return status::fenced;
+    out = &slots_[i];
+    return status::ok;
+  }
+
+  // AddPartitions/AddOffsets: identity, then pending or prepare_* -> concurrent_transactions.
+  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
+    const status st = check_identity(id, producer_id, epoch, out);
+    if (st != status::ok) return st;
+    if (out->pending || out->cur.state == txn_state::prepare_commit || out->cur.state == txn_state::prepare_abort)
+      return status::concurrent_transactions;
+    return status::ok;
+  }
+
+  // `next` holds cur plus the additions: nothing new in an ongoing transaction -> ok without a
+  // write (Kafka 2.3 rule 13); otherwise -> ongoing, start time set when a transaction begins.
+  status begin_or_extend(slot& s, std::uint64_t now_ms) noexcept {
+    log_record& n = s.next;
+    const log_record& c = s.cur;
+    if (c.state == txn_state::ongoing && same_contents(c, n)) return status::ok;
+    if (c.state != txn_state::ongoing) n.txn_start_ms = now_ms;
+    n.state = txn_state::ongoing;
+    n.update_ms = now_ms;
+    if (!is_valid_transition(c.state, n.state)) return status::invalid_state;
+    return append(s, now_ms);
+  }
+
+  static bool same_contents(const log_record& a, const log_record& b) noexcept {
+    if (a.partition_count != b.partition_count || a.offset_count != b.offset_count) return false;
+    for (std::size_t j = 0; j < a.partition_count; ++j)
+      if (a.partitions[j] != b.partitions[j]) return false;
+    for (std::size_t j = 0; j < a.offset_count; ++j)
+      if (a.offsets[j].partition != b.offsets[j].partition || a.offsets[j].next_offset != b.offsets[j].next_offset)
+        return false;
+    return true;
+  }
+
+  // Kafka's prepareFenceProducerEpoch + internal EndTxn(ABORT): one record, prepare_abort with
+  // epoch + 1 (not past max_epoch: a fence at the maximum aborts without a bump, as Kafka's
+  // hasFailedEpochFence path). The old producer is then fenced everywhere.
+  status fence_and_abort(slot& s, std::uint64_t now_ms) noexcept {
+    const log_record& c = s.cur;
+    if (!is_valid_transition(c.state, txn_state::prepare_epoch_fence) ||
+        !is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort))
+      return status::invalid_state;
+    log_record& n = s.next;
+    n = c;
+    if (c.epoch < max_epoch) n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+    n.last_epoch = -1;
+    n.state = txn_state::prepare_abort;
+    n.offset_count = 0;
+    n.update_ms = now_ms;
+    s.fencing = true;
+    const status st = append(s, now_ms);
+    if (st != status::ok) s.fencing = false;
+    return st;
+  }
+
+  // Phase one: hand `next` to the log. Sync: durable on ok, phase two at once.
+  status append(slot& s, std::uint64_t now_ms) noexcept {
+    s.next.lsn = next_lsn_;
+    const status st = hooks_->log_append(static_cast<const log_record&>(s.next));
+    if (st != status::ok) return st;  // not written: nothing changed (next_lsn_ not consumed)
+    ++next_lsn_;
+    s.pending = true;
+    if (!async_log) take_effect(s, now_ms);
+    return status::ok;
+  }
+
+  // Phase two: the append is durable.
+  void take_effect(slot& s, std::uint64_t now_ms) noexcept {
+    s.cur = s.next;
+    s.pending = false;
+    s.fencing = false;
+    if (s.cur.state == txn_state::dead) {
+      s.used = false;
+    } else if (s.cur.state == txn_state::prepare_commit || s.cur.state == txn_state::prepare_abort) {
+      start_markers(s, now_ms);
+    }
+  }
+
+  void start_markers(slot& s, std::uint64_t now_ms) noexcept {
+    for (std::size_t j = 0; j < PartitionsPerTxn; ++j) {
+      s.acked[j] = false;
+      s.resend[j] = true;
+    }
+    for (std::size_t j = 0; j < OffsetsPerTxn; ++j) s.applied[j] = false;
+    (void)drive(s, now_ms, false);
+  }
+
+  // Marker phase: send what must be sent (all unacknowledged ones when `all`), apply committed
+  // offsets, and log complete_* once everything is in. Returns the number of actions.
+  std::size_t drive(slot& s, std::uint64_t now_ms, bool all) noexcept {
+    std::size_t actions = 0;
+    const log_record& c = s.cur;
+    const txn_result result = c.state == txn_state::prepare_commit ? txn_result::commit : txn_result::abort;
+    bool sent = false;
+    for (std::size_t j = 0; j < c.partition_count; ++j) {
+      if (s.acked[j] || !(s.resend[j] || all)) continue;
+      const txn_marker m{c.producer_id, c.epoch, result, c.partitions[j],
+                         static_cast<std::uint32_t>(&s - slots_)};
+      s.resend[j] = hooks_->send_marker(m) != status::ok;
+      sent = true;
+      ++actions;
+    }
+    if (sent || all) s.resend_at_ms = now_ms + config_.marker_retry_ms;
+    if (result == txn_result::commit) {
+      for (std::size_t j = 0; j < c.offset_count; ++j) {
+        if (s.applied[j]) continue;
+        const status a = hooks_->apply_offset(c.offsets[j].partition, c.offsets[j].next_offset);
+        s.applied[j] = a == status::ok || a == status::stale;
+        ++actions;
+      }
+    }
+    if (maybe_complete(s, now_ms)) ++actions;
+    return actions;
+  }
+
+  // Every marker acknowledged and every offset applied: log complete_* (partitions cleared).
+  bool maybe_complete(slot& s, std::uint64_t now_ms) noexcept {
+    const log_record& c = s.cur;
+    for (std::size_t j = 0; j < c.partition_count; ++j)
+      if (!s.acked[j]) return false;
+    if (c.state == txn_state::prepare_commit)
+      for (std::size_t j = 0; j < c.offset_count; ++j)
+        if (!s.applied[j]) return false;
+    log_record& n = s.next;
+    n = c;
+    n.state = c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort;
+    n.partition_count = 0;
+    n.offset_count = 0;
+    n.txn_start_ms = 0;
+    n.update_ms = now_ms;
+    for (std::size_t j = 0; j < PartitionsPerTxn; ++j) n.partitions[j] = 0;
+    for (std::size_t j = 0; j < OffsetsPerTxn; ++j) n.offsets[j] = txn_offset{0, 0, 0};
+    (void)append(s, now_ms);  // on failure poll() comes back here
+    return true;
+  }
+
+  Hooks* hooks_;
+  txn_config config_;
+  std::uint64_t next_lsn_ = 1;
+  slot slots_[Transactions] = {};
+};
 
 // 6b. txn_index — per data partition: last stable offset, aborted ranges (SEMANTICS.md §4)
 // Per data partition, what a read_committed reader needs (Kafka's ProducerStateManager
