@@ -571,7 +571,7 @@ TEST_CASE("randomized: txn_index against a reference model, and a read_committed
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
   };
   int statuses[16] = {};
-  std::size_t delivered_total = 0;
+  std::size_t delivered_total = 0, restores = 0;
   for (int round = 0; round < 40; ++round) {
     offseq::txn_index<model::O, model::A> x;
     model m;
@@ -628,6 +628,17 @@ TEST_CASE("randomized: txn_index against a reference model, and a read_committed
       ++statuses[static_cast<int>(got)];
       REQUIRE(dump(x) == m.as_state());
 
+      // Now and then: a reboot through the snapshot; the run continues on the restored copy.
+      if (step % 37 == 36) {
+        offseq::txn_index<model::O, model::A> y;
+        REQUIRE(y.restore_offsets(x.log_start(), x.high_watermark(), x.log_end()) == status::ok);
+        x.for_each_open([&](const open_txn& e) { REQUIRE(y.restore_open(e) == status::ok); });
+        x.for_each_aborted([&](const aborted_txn& a) { REQUIRE(y.restore_aborted(a) == status::ok); });
+        REQUIRE(dump(y) == dump(x));
+        x = y;
+        ++restores;
+      }
+
       // Queries on a random range and offset.
       const std::int64_t from = pick(0, next + 1), end = from + pick(0, 6);
       std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> want_ab, got_ab;
@@ -665,4 +676,5 @@ TEST_CASE("randomized: txn_index against a reference model, and a read_committed
   CHECK(statuses[static_cast<int>(status::invalid_argument)] > 20);
   CHECK(statuses[static_cast<int>(status::stale)] > 20);
   CHECK(delivered_total > 100);
+  CHECK(restores > 100);
 }
