@@ -582,8 +582,379 @@ class commit_tracker {
 
 // ============================================================================================
 // 5. Sequence table — accept each batch once (SEMANTICS.md §2)
+//
+// Receiver-side idempotence, as Kafka's ProducerStateManager / ProducerAppendInfo: per producer
+// id the epoch, the last History batches (first_seq, last_seq, base offset) and the last-seen
+// time. check() classifies a batch without changing anything; record() stores a batch that
+// check() accepts; admit() does both with one lookup. A retried batch that is still retained is
+// `duplicate` (with the offset it was appended at), never appended twice; a full table answers
+// `table_full` and never evicts a live producer (its retries would be accepted twice).
+// Sequences are 31 bits wide and wrap like Kafka's: INT32_MAX is followed by 0, and a batch
+// with last_seq < first_seq spans the wrap.
+//
+// Contexts: SINGLE WRITER PER TABLE. record, admit, expire, erase, restore_producer and clear
+// must not overlap any other call on the same table; check, find, size and for_each_producer
+// may overlap each other. Use one table per partition, owned by the one thread (or interrupt
+// priority) that appends to that partition, sharded like a thread-per-core server. There are
+// no locks and no atomics: every call is bounded, nothing blocks or spins.
+//
+// Layout: a dense pool of Producers slots, and an open-addressed index of
+// index_slots = Producers + Producers/2 + 1 words (load factor <= 2/3). An index word is
+// (hash tag << entry_bits) | (pool position + 1); 0 is empty. The tag (high hash bits) skips
+// most colliding words without touching the pool. Linear probing; removal (expire, erase) by
+// backward shift, not tombstones: the words after the hole that belong before it move back, so
+// a colliding producer stays reachable, lookups never slow down after churn, and no cleanup
+// pass is ever needed. The index always has an empty word, so a probe ends after at most
+// size() + 1 <= Producers + 1 words. The pool stays dense (a removed slot is refilled with the
+// last one), so expire and for_each_producer visit live producers only. Ids are hashed with a
+// 64-bit finalizer (murmur3 fmix64), so sequential ids spread over the index.
+//
+// sizeof: one producer slot is 24 + 16 * History bytes (104 for History = 5); the table is
+//   Producers * (24 + 16 * History) + 4 * (index_slots + 1), rounded up to alignof(int64_t)
+// i.e. about 30 + 16 * History bytes per producer. Both are static_asserts below.
 // ============================================================================================
-// @@SEQUENCE_TABLE@@
+
+/// One produced batch as the receiver sees it (Kafka's record batch header fields).
+struct batch_header {
+  std::int64_t producer_id;  ///< >= 0
+  std::int16_t epoch;        ///< >= 0
+  std::int32_t first_seq;    ///< >= 0
+  std::int32_t last_seq;     ///< first_seq + count - 1, wrapping after INT32_MAX to 0
+};
+
+/// What check/admit decided about a batch.
+struct verdict {
+  status code;                ///< ok | duplicate | out_of_order | fenced | unknown_producer | table_full | invalid_argument
+  std::int64_t offset;        ///< duplicate: base offset of the original batch; otherwise -1
+  std::int32_t expected_seq;  ///< out_of_order / unknown_producer: first sequence that would be accepted; otherwise -1
+};
+
+/// Largest sequence number; the one after it is 0 (Kafka's 31-bit wrap).
+inline constexpr std::int32_t max_sequence = std::numeric_limits<std::int32_t>::max();
+
+/// seq + n with Kafka's 31-bit wrap (DefaultRecordBatch.incrementSequence). Both >= 0.
+/// The last sequence of a batch of `count` records starting at `first` is
+/// sequence_add(first, count - 1).
+constexpr std::int32_t sequence_add(std::int32_t seq, std::int32_t n) noexcept {
+  return static_cast<std::int32_t>((static_cast<std::uint32_t>(seq) + static_cast<std::uint32_t>(n)) & 0x7fffffffu);
+}
+
+namespace detail {
+// murmur3's fmix64: every input bit affects every output bit, so ids 1, 2, 3... spread.
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+constexpr unsigned bit_width(std::uint64_t v) noexcept {
+  unsigned n = 0;
+  while (v != 0) {
+    v >>= 1;
+    ++n;
+  }
+  return n;
+}
+}  // namespace detail
+
+template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
+class sequence_table {
+ public:
+  static_assert(Producers >= 1 && Producers <= (std::size_t{1} << 24) - 1, "offseq: sequence_table holds 1 .. 2^24-1 producers");
+  static_assert(History >= 1 && History <= 255, "offseq: sequence_table retains 1 .. 255 batches per producer");
+
+  static constexpr std::size_t capacity = Producers;  ///< producers the table can hold
+  static constexpr std::size_t history = History;     ///< batches retained per producer
+  static constexpr bool strict = Strict;              ///< new producers must start at sequence 0
+  static constexpr std::size_t index_slots = Producers + Producers / 2 + 1;  ///< open-addressed index words
+
+  /// One producer's state, for the journal (for_each_producer / restore_producer) and find().
+  struct producer_snapshot {
+    std::int64_t producer_id;
+    std::int16_t epoch;
+    std::uint64_t last_seen_ms;
+    std::uint8_t count;  ///< retained batches, 0 .. History
+    struct entry {
+      std::int32_t first_seq, last_seq;
+      std::int64_t base_offset;
+    } batches[History];  ///< oldest first; within an epoch each follows the previous in sequence
+  };
+
+  constexpr sequence_table() noexcept {
+    static_assert(sizeof(sequence_table) == footprint, "offseq: sizeof(sequence_table) is documented in section 5");
+  }
+
+  /// Classifies b without changing anything (SEMANTICS.md §2 rules 1-7, 9).
+  verdict check(const batch_header& b) const noexcept {
+    if (!valid(b)) return fail(status::invalid_argument);
+    return evaluate(b, locate(b.producer_id));
+  }
+
+  /// Stores b at base_offset if check(b) is ok; otherwise returns check's code and changes nothing.
+  status record(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
+    return admit(b, base_offset, now_ms).code;
+  }
+
+  /// check, then record if ok, with one lookup.
+  verdict admit(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
+    if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
+    const where w = locate(b.producer_id);
+    const verdict v = evaluate(b, w);
+    if (v.code == status::ok) apply(b, base_offset, now_ms, w);
+    return v;
+  }
+
+  /// Removes every producer idle for at least idle_ms (now_ms - last_seen >= idle_ms; none whose
+  /// last_seen is later than now_ms). Returns how many were removed. O(size()).
+  std::size_t expire(std::uint64_t now_ms, std::uint64_t idle_ms) noexcept {
+    return expire(now_ms, idle_ms, [](std::int64_t) noexcept { return false; });
+  }
+
+  /// expire, except producers for which keep(producer_id) is true (e.g. an open transaction on
+  /// this partition: SEMANTICS.md §2.8). keep must not call into this table.
+  template <class Keep>
+  std::size_t expire(std::uint64_t now_ms, std::uint64_t idle_ms, Keep&& keep) noexcept {
+    std::size_t removed = 0;
+    for (std::uint32_t i = 0; i < size_;) {
+      const slot& s = pool_[i];
+      if (now_ms >= s.last_seen_ms && now_ms - s.last_seen_ms >= idle_ms && !keep(s.producer_id)) {
+        remove(i);  // the last slot moves into i: look at i again
+        ++removed;
+      } else {
+        ++i;
+      }
+    }
+    return removed;
+  }
+
+  /// Producers currently known.
+  std::size_t size() const noexcept { return size_; }
+
+  /// Copies producer_id's state into out: ok, not_found, or invalid_argument (negative id).
+  status find(std::int64_t producer_id, producer_snapshot& out) const noexcept {
+    if (producer_id < 0) return status::invalid_argument;
+    const where w = locate(producer_id);
+    if (!w.found) return status::not_found;
+    out = snapshot_of(pool_[w.slot]);
+    return status::ok;
+  }
+
+  /// Forgets producer_id (it becomes unknown, rule 2): ok, not_found, or invalid_argument.
+  status erase(std::int64_t producer_id) noexcept {
+    if (producer_id < 0) return status::invalid_argument;
+    const where w = locate(producer_id);
+    if (!w.found) return status::not_found;
+    remove(w.slot);
+    return status::ok;
+  }
+
+  /// Calls f(const producer_snapshot&) once per known producer, in no particular order.
+  /// f must not call a writing method of this table.
+  template <class F>
+  void for_each_producer(F&& f) const noexcept {
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      const producer_snapshot snap = snapshot_of(pool_[i]);
+      f(snap);
+    }
+  }
+
+  /// Loads one producer's state (journal replay); replaces a producer with the same id.
+  /// invalid_argument: negative id, epoch, sequence or offset, count > History, or retained
+  /// batches that do not follow each other in sequence (no accepted history looks like that).
+  /// table_full: a new id and no free slot.
+  status restore_producer(const producer_snapshot& snap) noexcept {
+    if (snap.producer_id < 0 || snap.epoch < 0 || snap.count > History) return status::invalid_argument;
+    for (std::size_t k = 0; k < snap.count; ++k) {
+      const auto& e = snap.batches[k];
+      if (e.first_seq < 0 || e.last_seq < 0 || e.base_offset < 0) return status::invalid_argument;
+      if (k > 0 && e.first_seq != sequence_add(snap.batches[k - 1].last_seq, 1)) return status::invalid_argument;
+    }
+    const where w = locate(snap.producer_id);
+    if (!w.found && size_ == Producers) return status::table_full;
+    slot& s = w.found ? pool_[w.slot] : insert(w);
+    s.producer_id = snap.producer_id;
+    s.last_seen_ms = snap.last_seen_ms;
+    s.epoch = snap.epoch;
+    s.count = snap.count;
+    // Oldest first into 0 .. count-1: the retained set is always positions [0, count).
+    for (std::size_t k = 0; k < History; ++k)
+      s.batches[k] = k < snap.count ? batch{snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset}
+                                    : batch{0, 0, 0};
+    s.newest = static_cast<std::uint8_t>(snap.count == 0 ? History - 1 : snap.count - 1u);
+    return status::ok;
+  }
+
+  /// Forgets every producer.
+  void clear() noexcept {
+    for (auto& w : index_) w = 0;
+    size_ = 0;
+  }
+
+  /// The index word where producer_id's probe starts (for tests of colliding ids).
+  static std::size_t home_slot(std::int64_t producer_id) noexcept {
+    return home(detail::mix64(static_cast<std::uint64_t>(producer_id)));
+  }
+
+ private:
+  struct batch {
+    std::int32_t first_seq, last_seq;
+    std::int64_t base_offset;
+  };
+  // 24 + 16 * History bytes, no implicit padding (trivially copyable, fixed layout).
+  struct slot {
+    std::int64_t producer_id;
+    std::uint64_t last_seen_ms;
+    std::int16_t epoch;
+    std::uint8_t count;   // retained batches; they occupy batches[0 .. count)
+    std::uint8_t newest;  // position of the newest retained batch (ring)
+    std::uint32_t reserved;
+    batch batches[History];
+  };
+  static_assert(sizeof(batch) == 16, "offseq: batch is 16 bytes");
+  static_assert(sizeof(slot) == 24 + 16 * History, "offseq: producer slot is 24 + 16 * History bytes");
+  static_assert(std::is_trivially_copyable<slot>::value, "offseq: slots are plain data");
+
+  static constexpr unsigned entry_bits = detail::bit_width(Producers);  // holds pool position + 1
+  static constexpr unsigned tag_bits = 32 - entry_bits;                 // >= 8
+  static constexpr std::uint32_t entry_mask = (std::uint32_t{1} << entry_bits) - 1;
+
+  struct where {
+    std::uint32_t pos;  // index word: the producer's (found) or the empty one ending the probe
+    std::uint32_t slot;  // pool position (found)
+    std::uint32_t tag;
+    bool found;
+  };
+
+  static constexpr bool valid(const batch_header& b) noexcept {
+    return b.producer_id >= 0 && b.epoch >= 0 && b.first_seq >= 0 && b.last_seq >= 0;
+  }
+  static constexpr verdict fail(status s, std::int32_t expected = -1) noexcept { return verdict{s, -1, expected}; }
+
+  // Lemire's multiply-shift maps the low 32 hash bits onto [0, index_slots) without a division.
+  static std::uint32_t home(std::uint64_t h) noexcept {
+    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) * index_slots) >> 32);
+  }
+  static constexpr std::uint32_t tag_of(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> (64 - tag_bits)); }
+  static constexpr std::uint32_t next(std::uint32_t pos) noexcept { return pos + 1 == index_slots ? 0 : pos + 1; }
+
+  where locate(std::int64_t id) const noexcept {
+    const std::uint64_t h = detail::mix64(static_cast<std::uint64_t>(id));
+    const std::uint32_t tag = tag_of(h);
+    std::uint32_t pos = home(h);
+    for (std::size_t n = 0; n <= Producers; ++n) {
+      const std::uint32_t w = index_[pos];
+      if (w == 0) return where{pos, 0, tag, false};
+      if ((w >> entry_bits) == tag) {
+        const std::uint32_t s = (w & entry_mask) - 1;
+        if (pool_[s].producer_id == id) return where{pos, s, tag, true};
+      }
+      pos = next(pos);
+    }
+    OFFSEQ_ASSERT(false);  // unreachable: at most Producers words are occupied
+    return where{pos, 0, tag, false};
+  }
+
+  verdict evaluate(const batch_header& b, const where& w) const noexcept {
+    if (!w.found) {
+      if (Strict && b.first_seq != 0) return fail(status::unknown_producer, 0);  // rule 2, strict
+      if (size_ == Producers) return fail(status::table_full);                   // rule 9
+      return fail(status::ok);                                                    // rule 2 (KIP-360)
+    }
+    const slot& s = pool_[w.slot];
+    if (b.epoch < s.epoch) return fail(status::fenced);  // rule 3
+    if (b.epoch > s.epoch)                                // rule 4
+      return b.first_seq == 0 ? fail(status::ok) : fail(status::out_of_order, 0);
+    for (std::size_t k = 0; k < s.count; ++k)  // rule 5
+      if (s.batches[k].first_seq == b.first_seq && s.batches[k].last_seq == b.last_seq)
+        return verdict{status::duplicate, s.batches[k].base_offset, -1};
+    // rules 6, 7. No retained batch (restored that way) means "after sequence -1": 0.
+    const std::int32_t expected = s.count == 0 ? 0 : sequence_add(s.batches[s.newest].last_seq, 1);
+    return b.first_seq == expected ? fail(status::ok) : fail(status::out_of_order, expected);
+  }
+
+  void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w) noexcept {
+    slot* s;
+    if (w.found) {
+      s = &pool_[w.slot];
+      if (b.epoch > s->epoch) {  // a new epoch clears the history (Kafka maybeUpdateProducerEpoch)
+        s->epoch = b.epoch;
+        s->count = 0;
+        s->newest = History - 1;
+      }
+      if (now_ms > s->last_seen_ms) s->last_seen_ms = now_ms;  // never makes a producer look older
+    } else {
+      s = &insert(w);
+      s->producer_id = b.producer_id;
+      s->last_seen_ms = now_ms;
+      s->epoch = b.epoch;
+      s->count = 0;
+      s->newest = History - 1;
+    }
+    s->newest = static_cast<std::uint8_t>(s->newest + 1u == History ? 0u : s->newest + 1u);
+    s->batches[s->newest] = batch{b.first_seq, b.last_seq, base_offset};
+    if (s->count < History) ++s->count;
+  }
+
+  // Takes the next pool slot and points the empty index word w.pos at it.
+  slot& insert(const where& w) noexcept {
+    OFFSEQ_ASSERT(!w.found && size_ < Producers && index_[w.pos] == 0);
+    const std::uint32_t i = size_++;
+    index_[w.pos] = (w.tag << entry_bits) | (i + 1);
+    pool_[i] = slot{};
+    return pool_[i];
+  }
+
+  // Removes pool slot i: backward-shift delete of its index word, then the last slot moves
+  // into i so the pool stays dense.
+  void remove(std::uint32_t i) noexcept {
+    std::uint32_t hole = locate(pool_[i].producer_id).pos;
+    for (std::uint32_t j = next(hole);; j = next(j)) {
+      const std::uint32_t wj = index_[j];
+      if (wj == 0) break;
+      const std::uint32_t h = home(detail::mix64(static_cast<std::uint64_t>(pool_[(wj & entry_mask) - 1].producer_id)));
+      // wj may fill the hole unless its home lies cyclically in (hole, j].
+      const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+      if (stays) continue;
+      index_[hole] = wj;
+      hole = j;
+    }
+    index_[hole] = 0;
+    const std::uint32_t last = size_ - 1;
+    if (i != last) {
+      // The word pointing at `last` still finds it by id; repoint it at i.
+      const std::uint32_t pos = locate(pool_[last].producer_id).pos;
+      index_[pos] = (index_[pos] & ~entry_mask) | (i + 1);
+      pool_[i] = pool_[last];
+    }
+    size_ = last;
+  }
+
+  static producer_snapshot snapshot_of(const slot& s) noexcept {
+    producer_snapshot out{};
+    out.producer_id = s.producer_id;
+    out.epoch = s.epoch;
+    out.last_seen_ms = s.last_seen_ms;
+    out.count = s.count;
+    // Oldest retained batch: count - 1 positions before the newest, on the ring.
+    std::size_t k = (s.newest + History + 1 - s.count) % History;
+    for (std::size_t n = 0; n < s.count; ++n) {
+      out.batches[n] = {s.batches[k].first_seq, s.batches[k].last_seq, s.batches[k].base_offset};
+      k = k + 1 == History ? 0 : k + 1;
+    }
+    return out;
+  }
+
+  slot pool_[Producers]{};
+  std::uint32_t index_[index_slots]{};
+  std::uint32_t size_{0};
+
+ public:
+  /// sizeof(sequence_table) per the formula in the section comment.
+  static constexpr std::size_t footprint = (Producers * sizeof(slot) + 4 * (index_slots + 1) + alignof(std::int64_t) - 1) /
+                                           alignof(std::int64_t) * alignof(std::int64_t);
+};
 
 // ============================================================================================
 // 6. Transactions (SEMANTICS.md §3, §4)
