@@ -1117,6 +1117,8 @@ struct txn_marker {
   txn_result result;         ///< commit or abort marker
   std::uint32_t partition;   ///< data partition (the ids given to add_partitions)
   std::uint32_t slot;        ///< coordinator-internal, echo it back in on_markers_written
+  std::uint32_t generation;  ///< marker round of this transaction: a late answer for an earlier
+                             ///< transaction with the same producer id and epoch is not taken
 };
 
 /// Coordinator settings (Kafka defaults).
@@ -1336,7 +1338,7 @@ class txn_coordinator {
     slot& s = slots_[m.slot];
     if (!s.used || s.cur.producer_id != m.producer_id) return status::unknown_producer;
     const txn_state want = m.result == txn_result::commit ? txn_state::prepare_commit : txn_state::prepare_abort;
-    if (s.cur.state != want || s.cur.epoch != m.epoch) return status::stale;
+    if (s.cur.state != want || s.cur.epoch != m.epoch || s.marker_generation != m.generation) return status::stale;
     std::size_t j = 0;
     while (j < s.cur.partition_count && s.cur.partitions[j] != m.partition) ++j;
     if (j == s.cur.partition_count || s.acked[j]) return status::stale;
@@ -1539,6 +1541,7 @@ class txn_coordinator {
     log_record cur;             // durable image
     log_record next;            // image being appended (valid while pending)
     std::uint64_t resend_at_ms; // poll re-sends unacknowledged markers from then on
+    std::uint32_t marker_generation;  // round of the current marker phase (see txn_marker)
     bool used;
     bool pending;               // an append of `next` is in flight
     bool fencing;               // the in-flight append is an epoch fence
@@ -1549,8 +1552,9 @@ class txn_coordinator {
 
  public:
   /// Bytes per transactional-id slot: two log records (durable + in flight) and the marker
-  /// bookkeeping: 2 * record_size + 8 + round8(3 + 2 * PartitionsPerTxn + OffsetsPerTxn).
-  static constexpr std::size_t slot_size = 2 * record_size + 8 + detail::round_up(3 + 2 * PartitionsPerTxn + OffsetsPerTxn, 8);
+  /// bookkeeping: 2 * record_size + 8 + round8(7 + 2 * PartitionsPerTxn + OffsetsPerTxn).
+  static constexpr std::size_t slot_size =
+      2 * record_size + 8 + detail::round_up(7 + 2 * PartitionsPerTxn + OffsetsPerTxn, 8);
 
  private:
   static_assert(sizeof(slot) == slot_size, "offseq: txn_coordinator slot layout differs from its formula");
@@ -1675,6 +1679,7 @@ class txn_coordinator {
   }
 
   void start_markers(slot& s, std::uint64_t now_ms) noexcept {
+    s.marker_generation = ++marker_generation_;
     for (std::size_t j = 0; j < PartitionsPerTxn; ++j) {
       s.acked[j] = false;
       s.resend[j] = true;
@@ -1693,7 +1698,7 @@ class txn_coordinator {
     for (std::size_t j = 0; j < c.partition_count; ++j) {
       if (s.acked[j] || !(s.resend[j] || all)) continue;
       const txn_marker m{c.producer_id, c.epoch, result, c.partitions[j],
-                         static_cast<std::uint32_t>(&s - slots_)};
+                         static_cast<std::uint32_t>(&s - slots_), s.marker_generation};
       s.resend[j] = hooks_->send_marker(m) != status::ok;
       sent = true;
       ++actions;
@@ -1735,6 +1740,7 @@ class txn_coordinator {
   Hooks* hooks_;
   txn_config config_;
   std::uint64_t next_lsn_ = 1;
+  std::uint32_t marker_generation_ = 0;  // wraps after 2^32 marker phases: harmless aliasing window
   slot slots_[Transactions] = {};
 };
 

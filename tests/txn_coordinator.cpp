@@ -139,7 +139,7 @@ const txn_state live_states[] = {txn_state::dead,           txn_state::empty,   
 
 TEST_CASE("contract: sizeof and record layout are the documented formulas") {
   static_assert(sizeof(rec) == ((52 + 16 + 3) / 4 * 4 + 4 * 4 + 7) / 8 * 8 + 16 * 3, "record formula");
-  static_assert(coord::slot_size == 2 * sizeof(rec) + 8 + (3 + 2 * 4 + 3 + 7) / 8 * 8, "slot formula");
+  static_assert(coord::slot_size == 2 * sizeof(rec) + 8 + (7 + 2 * 4 + 3 + 7) / 8 * 8, "slot formula");
   static_assert(sizeof(coord) >= 4 * coord::slot_size, "");
   static_assert(std::is_trivially_copyable<rec>::value, "");
   CHECK(sizeof(coord) <= 4 * coord::slot_size + 64);
@@ -507,4 +507,887 @@ TEST_CASE("§3 every (state, request) pair") {
       }
       CHECK(got == r.want[req]);
     }
+}
+
+TEST_CASE("§3.4 end_txn: ok once prepare_* is durable, markers afterwards, complete_* when all acknowledged") {
+  fx f;
+  f.init();
+  const std::uint32_t parts[] = {10, 11, 12, 13};
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, parts, 4, 2000) == status::ok);
+  const std::size_t before = f.h.log.size();
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2100) == status::ok);
+  REQUIRE(f.h.log.size() == before + 1);  // prepare_commit is in the log before end_txn returned
+  CHECK(f.h.log.back().state == txn_state::prepare_commit);
+  CHECK(f.h.log.back().partition_count == 4);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  REQUIRE(f.h.sent.size() == 4);
+  for (std::size_t k = 0; k < 4; ++k) {
+    CHECK(f.h.sent[k].partition == parts[k]);
+    CHECK(f.h.sent[k].result == commit);
+    CHECK(f.h.sent[k].producer_id == f.pid);
+    CHECK(f.h.sent[k].epoch == f.ep);
+  }
+  auto markers = f.h.sent;
+  f.h.sent.clear();
+  for (std::size_t k = 0; k < 3; ++k) CHECK(f.c.on_markers_written(markers[k], 2200) == status::ok);
+  CHECK(f.c.on_markers_written(markers[0], 2200) == status::stale);  // duplicate answer
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.h.log.size() == before + 1);
+  CHECK(f.c.on_markers_written(markers[3], 2300) == status::ok);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(f.h.log.back().state == txn_state::complete_commit);
+  CHECK(f.h.log.back().partition_count == 0);  // partition set cleared
+  CHECK(f.h.log.back().update_ms == 2300);
+  CHECK(f.c.on_markers_written(markers[3], 2300) == status::stale);
+  // Bad answers: bad slot, wrong producer.
+  auto bad = markers[0];
+  bad.slot = 99;
+  CHECK(f.c.on_markers_written(bad, 1) == status::invalid_argument);
+  bad = markers[0];
+  bad.producer_id += 1;
+  CHECK(f.c.on_markers_written(bad, 1) == status::unknown_producer);
+  // A late answer from that transaction does not count for the next one with the same pid/epoch.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 10u, 3000) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 3000) == status::ok);
+  CHECK(f.c.on_markers_written(markers[0], 3000) == status::stale);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.h.ack_markers(f.c, 3001) == 1);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+}
+
+TEST_CASE("§3.4 markers: transport failures are retried by poll, nothing is lost") {
+  fx f;
+  f.init();
+  const std::uint32_t parts[] = {1, 2, 3};
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, parts, 3, 1) == status::ok);
+  f.h.transport_down = true;
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 10) == status::ok);  // the decision is durable
+  CHECK(f.h.sent.empty());
+  CHECK(f.c.state("t") == txn_state::prepare_abort);
+  for (std::uint64_t t = 20; t < 30; ++t) CHECK(f.c.poll(t) >= 3);  // re-sent every poll while failing
+  f.h.transport_down = false;
+  f.c.poll(30);
+  CHECK(f.h.sent.size() == 3);
+  // An error answer: re-sent at the next poll; a lost answer: re-sent after marker_retry_ms.
+  auto m = f.h.sent;
+  f.h.sent.clear();
+  CHECK(f.c.on_markers_written(m[0], 31, status::io_error) == status::ok);
+  CHECK(f.c.on_markers_written(m[1], 31) == status::ok);
+  f.c.poll(32);
+  REQUIRE(f.h.sent.size() == 1);
+  CHECK(f.h.sent[0].partition == 1);
+  f.h.sent.clear();  // lost in transit, as is m[2]
+  f.c.poll(33);
+  CHECK(f.h.sent.empty());
+  f.c.poll(33 + f.c.config().marker_retry_ms);
+  CHECK(f.h.sent.size() == 2);  // both unacknowledged ones again
+  f.h.ack_markers(f.c, 2000);
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+}
+
+TEST_CASE("§3.5 timeout: an ongoing transaction past start + timeout is fenced and aborted by poll") {
+  fx f;
+  f.init();
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 5u, 10000) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 1, 77, 10000) == status::ok);
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 6u, 10000 + tmo) == status::ok);  // extends, start unchanged
+  CHECK(f.c.poll(10000 + tmo) == 0);  // start + timeout == now: not yet
+  CHECK(f.c.state("t") == txn_state::ongoing);
+  CHECK(f.c.poll(10001 + tmo) == 1);
+  CHECK(f.c.state("t") == txn_state::prepare_abort);
+  CHECK(f.c.producer("t").epoch == f.ep + 1);
+  CHECK(f.h.sent.size() == 2);
+  for (const auto& m : f.h.sent) CHECK(m.epoch == f.ep + 1);
+  // The old producer is fenced.
+  CHECK(f.c.end_txn("t", f.pid, f.ep, commit, 10002 + tmo) == status::fenced);
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 5u, 10002 + tmo) == status::fenced);
+  f.h.ack_markers(f.c, 10003 + tmo);
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+  CHECK(f.h.offsets.empty());  // the timed-out transaction's offsets were dropped
+  // A failing log: the abort is retried by the next poll, nothing changes meanwhile.
+  fx g;
+  g.to(txn_state::ongoing);
+  g.h.log_down = true;
+  const auto before = look(g.c);
+  CHECK(g.c.poll(g.now + tmo + 1) == 1);
+  CHECK(look(g.c) == before);
+  g.h.log_down = false;
+  g.c.poll(g.now + tmo + 2);
+  CHECK(g.c.state("t") == txn_state::prepare_abort);
+  CHECK(g.c.producer("t").epoch == g.ep + 1);  // one bump, not two
+}
+
+TEST_CASE("§3.7 expiry: ids idle in empty/complete_* past the id expiry go dead and free their slot") {
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 5000;
+  hooks_t h;
+  coord c(h, cfg);
+  REQUIRE(c.init_producer_id("e", tmo, 1000).code == status::ok);                      // empty
+  const auto o = c.init_producer_id("o", tmo, 1000);                                     // ongoing
+  REQUIRE(c.add_partitions("o", o.producer_id, o.epoch, 1u, 1000) == status::ok);
+  const auto k = c.init_producer_id("k", tmo, 1000);                                     // complete_commit
+  REQUIRE(c.add_partitions("k", k.producer_id, k.epoch, 1u, 1000) == status::ok);
+  REQUIRE(c.end_txn("k", k.producer_id, k.epoch, commit, 1000) == status::ok);
+  const auto p = c.init_producer_id("p", tmo, 1000);                                     // prepare_abort
+  REQUIRE(c.add_partitions("p", p.producer_id, p.epoch, 2u, 1000) == status::ok);
+  REQUIRE(c.end_txn("p", p.producer_id, p.epoch, abort_, 1000) == status::ok);
+  for (const auto& m : h.sent)
+    if (m.partition == 1) REQUIRE(c.on_markers_written(m, 1000) == status::ok);
+  h.sent.clear();
+  REQUIRE(c.state("k") == txn_state::complete_commit);
+  CHECK(c.init_producer_id("x", tmo, 1000).code == status::table_full);
+  c.poll(5999);  // idle 4999 ms: kept
+  CHECK(c.size() == 4);
+  // 5000 ms idle: empty and complete_* expire; ongoing (not timed out yet) and prepare_* stay.
+  c.poll(6000);
+  CHECK(c.state("e") == txn_state::dead);
+  CHECK(c.state("k") == txn_state::dead);
+  CHECK(c.state("p") == txn_state::prepare_abort);
+  CHECK(c.state("o") == txn_state::ongoing);
+  CHECK(c.size() == 2);
+  CHECK(h.log.back().state == txn_state::dead);  // tombstones in the log
+  CHECK(h.log[h.log.size() - 2].state == txn_state::dead);
+  CHECK(c.init_producer_id("x", tmo, 6000).code == status::ok);
+  // A re-created id is a new producer.
+  const auto e2 = c.init_producer_id("e", tmo, 6000);
+  CHECK(e2.code == status::ok);
+  CHECK(e2.epoch == 0);
+  // Activity refreshes the idle time.
+  CHECK(c.init_producer_id("x", tmo, 10000).code == status::ok);
+  c.poll(14999);
+  CHECK(c.state("x") == txn_state::empty);
+  CHECK(c.state("e") == txn_state::dead);
+  // A clock earlier than the last update never expires anything.
+  c.poll(0);
+  CHECK(c.state("x") == txn_state::empty);
+}
+
+TEST_CASE("§3.8 pending offsets: applied monotonically on commit, dropped on abort, unstable meanwhile") {
+  fx f;
+  f.init();
+  CHECK_FALSE(f.c.unstable_offset(3));
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 1u, 1) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 100, 1) == status::ok);
+  CHECK(f.c.unstable_offset(3));  // Kafka: UNSTABLE_OFFSET_COMMIT
+  CHECK_FALSE(f.c.unstable_offset(4));
+  CHECK(f.h.offsets.empty());     // invisible until the commit
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 120, 1) == status::ok);  // last write wins
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(f.h.offsets.at(3) == 120);  // applied with the commit markers
+  CHECK_FALSE(f.c.unstable_offset(3));
+  f.h.ack_markers(f.c, 3);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  // A later transaction committing a lower offset: the tracker refuses to go back (rule 1.2).
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 90, 4) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 4) == status::ok);
+  CHECK(f.c.state("t") == txn_state::complete_commit);  // stale counts as applied; no partitions
+  CHECK(f.h.offsets.at(3) == 120);
+  // Abort drops.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 500, 5) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 5) == status::ok);
+  CHECK_FALSE(f.c.unstable_offset(3));
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+  CHECK(f.h.offsets.at(3) == 120);
+  // Applying fails: the commit waits in prepare_commit (offset unstable) and poll retries.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 3, 130, 6) == status::ok);
+  f.h.fail_offset = 2;
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 6) == status::ok);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.c.unstable_offset(3));
+  f.c.poll(7);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  f.c.poll(8);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(f.h.offsets.at(3) == 130);
+}
+
+TEST_CASE("§3.8 pending offsets reach a commit_tracker through the hook") {
+  offseq::commit_tracker<4> tracker;
+  const auto gen = tracker.assign(2);
+  fx f;
+  f.h.on_offset = [&](std::uint32_t p, std::int64_t next) { return tracker.commit(p, next, gen); };
+  f.init();
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 40, 1) == status::ok);
+  CHECK(tracker.committed(2) == 0);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 1) == status::ok);
+  CHECK(tracker.committed(2) == 40);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  // A fenced tracker generation is a failure: retried, the transaction stays prepare_commit.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 50, 2) == status::ok);
+  tracker.revoke(2);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(tracker.committed(2) == 40);
+}
+
+TEST_CASE("§3.6 recovery: replaying the log restores every id; prepare_* re-send markers, ongoing time out") {
+  fx f;
+  f.init();  // t: will be prepare_commit
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 1u, 1000) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 2, 33, 1000) == status::ok);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 1000) == status::ok);
+  const auto o = f.c.init_producer_id("o", tmo, 1000);  // o: ongoing
+  REQUIRE(f.c.add_partitions("o", o.producer_id, o.epoch, 4u, 1000) == status::ok);
+  const auto a = f.c.init_producer_id("a", tmo, 1000);  // a: prepare_abort
+  REQUIRE(f.c.add_partitions("a", a.producer_id, a.epoch, 9u, 1000) == status::ok);
+  REQUIRE(f.c.end_txn("a", a.producer_id, a.epoch, abort_, 1000) == status::ok);
+
+  hooks_t h2;
+  coord c2(h2);
+  REQUIRE(c2.recover(f.h.log.data(), f.h.log.size(), 2000) == status::ok);
+  CHECK(c2.size() == 3);
+  CHECK(c2.state("t") == txn_state::prepare_commit);
+  CHECK(c2.state("o") == txn_state::ongoing);
+  CHECK(c2.state("a") == txn_state::prepare_abort);
+  CHECK(c2.producer("o").producer_id == o.producer_id);
+  CHECK(h2.sent.size() == 2);  // t's commit marker and a's abort marker
+  CHECK(h2.offsets.at(2) == 33);
+  CHECK(c2.next_lsn() == f.c.next_lsn());
+  h2.ack_markers(c2, 2000);
+  CHECK(c2.state("t") == txn_state::complete_commit);
+  CHECK(c2.state("a") == txn_state::complete_abort);
+  CHECK(c2.poll(1000 + tmo) == 0);
+  CHECK(c2.poll(1001 + tmo) == 1);
+  CHECK(c2.state("o") == txn_state::prepare_abort);
+  // The log continues where it left off.
+  CHECK(h2.log.front().lsn == f.c.next_lsn());
+  // recover needs a fresh coordinator.
+  CHECK(c2.recover(f.h.log.data(), f.h.log.size(), 2000) == status::invalid_state);
+}
+
+TEST_CASE("§3.6 recovery from a log cut at every record boundary") {
+  // A history touching every transition, with ids created, expired and re-created.
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 100000;
+  hooks_t h;
+  coord c(h, cfg);
+  std::vector<std::map<std::string, std::pair<txn_state, std::int16_t>>> truth;  // after each record
+  std::uint64_t now = 1000;
+  const char* ids[] = {"a", "b", "c"};
+  std::mt19937 rng(7);
+  auto note = [&] {
+    while (truth.size() < h.log.size()) {
+      std::map<std::string, std::pair<txn_state, std::int16_t>> m = truth.empty() ? decltype(m){} : truth.back();
+      const rec& r = h.log[truth.size()];
+      const std::string id(r.id, r.id_length);
+      if (r.state == txn_state::dead)
+        m.erase(id);
+      else
+        m[id] = {r.state, r.epoch};
+      truth.push_back(m);
+    }
+  };
+  for (int step = 0; step < 150; ++step) {
+    now += 50 + rng() % 3000;
+    const char* id = ids[rng() % 3];
+    const auto pr = c.producer(id);
+    switch (rng() % 6) {
+      case 0: (void)c.init_producer_id(id, 20000, now); break;
+      case 1:
+        if (pr.code == status::ok) (void)c.add_partitions(id, pr.producer_id, pr.epoch, static_cast<std::uint32_t>(rng() % 3), now);
+        break;
+      case 2:
+        if (pr.code == status::ok) (void)c.add_offsets(id, pr.producer_id, pr.epoch, 1, static_cast<std::int64_t>(step), now);
+        break;
+      case 3:
+        if (pr.code == status::ok) (void)c.end_txn(id, pr.producer_id, pr.epoch, rng() % 2 ? commit : abort_, now);
+        break;
+      case 4: h.ack_markers(c, now); break;
+      default: c.poll(now + (rng() % 4 == 0 ? 100000 : 0)); break;
+    }
+    note();
+  }
+  REQUIRE(h.log.size() > 60);
+  std::set<txn_state> seen;
+  for (const auto& r : h.log) seen.insert(r.state);
+  CHECK(seen.size() == 7);  // empty ongoing prepare_* complete_* dead all logged
+  for (std::size_t cut = 0; cut <= h.log.size(); ++cut) {
+    CAPTURE(cut);
+    hooks_t h2;
+    coord c2(h2, cfg);
+    REQUIRE(c2.recover(h.log.data(), cut, now) == status::ok);
+    const auto expect = cut == 0 ? std::map<std::string, std::pair<txn_state, std::int16_t>>{} : truth[cut - 1];
+    CHECK(c2.size() == expect.size());
+    for (const char* id : ids) {
+      auto it = expect.find(id);
+      if (it == expect.end()) {
+        CHECK(c2.state(id) == txn_state::dead);
+        continue;
+      }
+      // A resumed prepare_* without data partitions has nothing to wait for: complete at once.
+      const txn_state got = c2.state(id);
+      const txn_state want = it->second.first;
+      CHECK((got == want || (want == txn_state::prepare_commit && got == txn_state::complete_commit) ||
+             (want == txn_state::prepare_abort && got == txn_state::complete_abort)));
+      CHECK(c2.producer(id).epoch == it->second.second);
+    }
+    // Resumed transactions finish; timed-out ones abort; the recovered coordinator settles.
+    for (int round = 0; round < 4; ++round) {
+      h2.ack_markers(c2, now + 100000);
+      c2.poll(now + 100000);
+    }
+    h2.ack_markers(c2, now + 100000);
+    for (const char* id : ids) {
+      const txn_state s = c2.state(id);
+      CHECK((s == txn_state::dead || s == txn_state::empty || s == txn_state::complete_commit ||
+             s == txn_state::complete_abort));
+    }
+  }
+}
+
+TEST_CASE("§3.6 recovery: corrupt or out-of-order records are refused and leave the coordinator empty") {
+  fx f;
+  f.to(txn_state::complete_commit);
+  std::vector<rec> log = f.h.log;
+  hooks_t h2;
+  coord c2(h2);
+  auto bad = log;
+  bad[1].state = static_cast<txn_state>(9);
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  CHECK(c2.size() == 0);
+  CHECK(h2.sent.empty());
+  bad = log;
+  bad[2].state = txn_state::prepare_epoch_fence;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[1].id_length = 17;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[1].partition_count = 5;
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  std::swap(bad[1], bad[2]);  // out of order for its id
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  bad = log;
+  bad[3].state = txn_state::complete_abort;  // prepare_commit -> complete_abort is no transition
+  CHECK(c2.recover(bad.data(), bad.size(), 1) == status::corrupt);
+  CHECK(c2.size() == 0);
+  CHECK(c2.next_lsn() == 1);
+  CHECK(c2.recover(nullptr, 1, 1) == status::invalid_argument);
+  CHECK(c2.recover(nullptr, 0, 1) == status::ok);
+  // More ids than slots.
+  hooks_t h3;
+  coord c3(h3);
+  for (const char* id : {"a", "b", "c", "d"}) REQUIRE(c3.init_producer_id(id, tmo, 1).code == status::ok);
+  auto many = h3.log;
+  many.push_back(many.back());
+  many.back().id[0] = 'z';
+  many.back().lsn = 99;
+  hooks_t h4;
+  coord c4(h4);
+  CHECK(c4.recover(many.data(), many.size(), 1) == status::table_full);
+  CHECK(c4.size() == 0);
+  CHECK(c4.recover(many.data(), 4, 1) == status::ok);
+  CHECK(c4.size() == 4);
+}
+
+TEST_CASE("hooks: a failing log or allocator at every step changes nothing, and the step can be retried") {
+  fx f;
+  std::int64_t pid = -1;
+  std::int16_t ep = -1;
+  auto step = [&](const char* name, status want, auto&& call) {
+    CAPTURE(name);
+    for (int which = 0; which < 2; ++which) {  // log failure, then a non-io failure status
+      f.h.fail_log = 1;
+      f.h.log_failure = which == 0 ? status::io_error : status::corrupt;
+      const auto before = look(f.c);
+      const auto unstable = f.c.unstable_offset(5);
+      CHECK(call() == f.h.log_failure);
+      CHECK(look(f.c) == before);
+      CHECK(f.c.unstable_offset(5) == unstable);
+      CHECK(f.h.fail_log == 0);
+    }
+    f.h.log_failure = status::io_error;
+    CHECK(call() == want);
+  };
+  // New id: the allocator fails, then the log.
+  f.h.fail_alloc = 1;
+  CHECK(f.c.init_producer_id("t", tmo, 1).code == status::io_error);
+  CHECK(f.c.size() == 0);
+  step("init new", status::ok, [&] {
+    const auto r = f.c.init_producer_id("t", tmo, 1);
+    pid = r.producer_id;
+    ep = r.epoch;
+    return r.code;
+  });
+  CHECK(f.c.size() == 1);
+  step("add_partitions", status::ok, [&] {
+    const std::uint32_t ps[] = {1, 2};
+    return f.c.add_partitions("t", pid, ep, ps, 2, 2);
+  });
+  step("add_offsets", status::ok, [&] { return f.c.add_offsets("t", pid, ep, 5, 10, 3); });
+  step("end_txn commit", status::ok, [&] { return f.c.end_txn("t", pid, ep, commit, 4); });
+  CHECK(f.h.sent.size() == 2);
+  // The complete_commit append fails: the state stays prepare_commit, poll appends it later.
+  f.h.fail_log = 1;
+  f.h.ack_markers(f.c, 5);
+  CHECK(f.c.state("t") == txn_state::prepare_commit);
+  CHECK(f.h.log.back().state == txn_state::prepare_commit);
+  f.c.poll(6);
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  step("init bump", status::ok, [&] {
+    const auto r = f.c.init_producer_id("t", tmo, 7);
+    ep = r.epoch;
+    return r.code;
+  });
+  CHECK(ep == 1);
+  step("add_partitions 2", status::ok, [&] { return f.c.add_partitions("t", pid, ep, 3u, 8); });
+  step("init fences ongoing", status::concurrent_transactions, [&] { return f.c.init_producer_id("t", tmo, 9).code; });
+  CHECK(f.c.producer("t").epoch == 2);
+  f.h.ack_markers(f.c, 10);
+  CHECK(f.c.state("t") == txn_state::complete_abort);
+  step("expiry", 1u == 1u ? status::ok : status::ok, [&] {
+    f.c.poll(10 + f.c.config().id_expiry_ms);
+    return f.c.state("t") == txn_state::dead ? status::ok : f.h.log_failure;
+  });
+  CHECK(f.c.size() == 0);
+  // Rotation: the allocator fails -> nothing changed.
+  fx g;
+  g.init();
+  for (int k = 0; k < coord::exhausted_epoch; ++k) REQUIRE(g.c.init_producer_id("t", tmo, 2).code == status::ok);
+  g.h.fail_alloc = 1;
+  const auto before = look(g.c);
+  CHECK(g.c.init_producer_id("t", tmo, 3).code == status::io_error);
+  CHECK(look(g.c) == before);
+  CHECK(g.c.init_producer_id("t", tmo, 3).epoch == 0);
+}
+
+TEST_CASE("hooks: asynchronous log — effect only when durable, a failed append changes nothing") {
+  ahooks_t h;
+  acoord c(h);
+  // Creation fails asynchronously: the slot is free again.
+  REQUIRE(c.init_producer_id("t", tmo, 1).code == status::ok);
+  CHECK(c.size() == 1);
+  CHECK(h.complete_log(c, 1, false) == 1);
+  CHECK(c.size() == 0);
+  CHECK(c.state("t") == txn_state::dead);
+  const auto r = c.init_producer_id("t", tmo, 2);
+  REQUIRE(r.code == status::ok);
+  CHECK(c.on_log_durable(12345, 2) == status::not_found);
+  CHECK(c.on_log_failed(12345) == status::not_found);
+  h.complete_log(c, 2);
+  CHECK(c.state("t") == txn_state::empty);
+  CHECK(c.producer("t").producer_id == r.producer_id);
+  // add_partitions fails asynchronously: still empty, the next add starts the transaction.
+  REQUIRE(c.add_partitions("t", r.producer_id, 0, 1u, 3) == status::ok);
+  h.complete_log(c, 3, false);
+  CHECK(c.state("t") == txn_state::empty);
+  CHECK_FALSE(c.pending("t"));
+  REQUIRE(c.add_partitions("t", r.producer_id, 0, 1u, 4) == status::ok);
+  h.complete_log(c, 4);
+  CHECK(c.state("t") == txn_state::ongoing);
+  CHECK(h.log.back().txn_start_ms == 4);
+  // A fence in flight shows as prepare_epoch_fence; failed, nothing happened.
+  CHECK(c.init_producer_id("t", tmo, 5).code == status::concurrent_transactions);
+  CHECK(c.pending_state("t") == txn_state::prepare_epoch_fence);
+  CHECK(c.state("t") == txn_state::ongoing);
+  CHECK(c.producer("t").epoch == 0);
+  h.complete_log(c, 5, false);
+  CHECK(c.pending_state("t") == txn_state::ongoing);
+  // end_txn: markers only after prepare_commit is durable; complete_commit is appended async too.
+  REQUIRE(c.end_txn("t", r.producer_id, 0, commit, 6) == status::ok);
+  CHECK(h.sent.empty());
+  CHECK(c.state("t") == txn_state::ongoing);
+  CHECK(c.end_txn("t", r.producer_id, 0, commit, 6) == status::concurrent_transactions);
+  REQUIRE(h.in_flight.size() == 1);
+  const auto lsn = h.in_flight[0].lsn;
+  h.in_flight.clear();
+  CHECK(c.on_log_durable(lsn, 7) == status::ok);
+  CHECK(c.state("t") == txn_state::prepare_commit);
+  CHECK(h.sent.size() == 1);
+  h.ack_markers(c, 8);
+  CHECK(c.state("t") == txn_state::prepare_commit);
+  CHECK(c.pending_state("t") == txn_state::complete_commit);
+  CHECK(c.end_txn("t", r.producer_id, 0, commit, 8) == status::concurrent_transactions);
+  CHECK(h.complete_log(c, 9, false) == 1);  // the complete append failed: poll appends it again
+  CHECK(c.state("t") == txn_state::prepare_commit);
+  c.poll(10);
+  h.complete_log(c, 10);
+  CHECK(c.state("t") == txn_state::complete_commit);
+  CHECK(c.end_txn("t", r.producer_id, 0, commit, 11) == status::ok);
+  // An io_error on the append itself: nothing queued.
+  h.fail_log = 1;
+  CHECK(c.init_producer_id("t", tmo, 12).code == status::io_error);
+  CHECK_FALSE(c.pending("t"));
+  CHECK(h.in_flight.empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Randomized test against a reference model (sync log, failures injected into every hook).
+// ------------------------------------------------------------------------------------------
+namespace {
+struct model {
+  struct id_state {
+    std::size_t slot = 0;
+    std::int64_t pid = -1, last_pid = -1;
+    std::int16_t epoch = 0, last_epoch = -1;
+    txn_state st = txn_state::dead;
+    std::vector<std::uint32_t> parts;
+    std::vector<std::pair<std::uint32_t, std::int64_t>> offs;
+    std::vector<bool> applied;
+    std::set<std::uint32_t> acked;
+    std::uint32_t gen = 0;
+    std::uint64_t start = 0, update = 0;
+    std::uint32_t timeout = 0;
+  };
+  std::map<std::string, id_state> ids;
+  std::map<std::uint32_t, std::int64_t> offsets;  // applied
+  std::int64_t next_pid = 1000;
+  std::uint32_t gen = 0;
+  std::uint64_t expiry = 0;
+  int fail_log = 0, fail_alloc = 0, fail_offset = 0;
+
+  bool append() {
+    if (fail_log > 0) {
+      --fail_log;
+      return false;
+    }
+    return true;
+  }
+  bool slot_used(std::size_t s) const {
+    for (const auto& kv : ids)
+      if (kv.second.slot == s) return true;
+    return false;
+  }
+  void maybe_complete(id_state& m, std::uint64_t now) {
+    if (m.acked.size() != m.parts.size()) return;
+    if (m.st == txn_state::prepare_commit)
+      for (bool a : m.applied)
+        if (!a) return;
+    if (!append()) return;
+    m.st = m.st == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort;
+    m.parts.clear();
+    m.offs.clear();
+    m.applied.clear();
+    m.start = 0;
+    m.update = now;
+  }
+  void drive(id_state& m, std::uint64_t now) {
+    if (m.st == txn_state::prepare_commit)
+      for (std::size_t j = 0; j < m.offs.size(); ++j) {
+        if (m.applied[j]) continue;
+        if (fail_offset > 0) {
+          --fail_offset;
+          continue;
+        }
+        m.applied[j] = true;
+        auto it = offsets.find(m.offs[j].first);
+        if (it == offsets.end() || it->second < m.offs[j].second) offsets[m.offs[j].first] = m.offs[j].second;
+      }
+    maybe_complete(m, now);
+  }
+  void start_markers(id_state& m, std::uint64_t now) {
+    m.gen = ++gen;
+    m.acked.clear();
+    m.applied.assign(m.offs.size(), false);
+    drive(m, now);
+  }
+  status fence(id_state& m, std::uint64_t now) {
+    if (!append()) return status::io_error;
+    if (m.epoch < 32767) ++m.epoch;
+    m.last_epoch = -1;
+    m.st = txn_state::prepare_abort;
+    m.offs.clear();
+    m.update = now;
+    start_markers(m, now);
+    return status::ok;
+  }
+
+  status init(const std::string& id, std::uint32_t timeout, std::uint64_t now, std::int64_t ep_pid, std::int16_t ep_ep) {
+    auto it = ids.find(id);
+    const bool has = ep_pid >= 0;
+    if (it == ids.end()) {
+      if (ids.size() >= 4) return status::table_full;
+      if (fail_alloc > 0) {
+        --fail_alloc;
+        return status::io_error;
+      }
+      const std::int64_t pid = next_pid++;
+      if (!append()) return status::io_error;
+      id_state m;
+      std::size_t s = 0;
+      while (slot_used(s)) ++s;
+      m.slot = s;
+      m.pid = pid;
+      m.st = txn_state::empty;
+      m.timeout = timeout;
+      m.update = now;
+      ids[id] = m;
+      return status::ok;
+    }
+    id_state& m = it->second;
+    if (has && !(ep_pid == m.pid || (ep_pid == m.last_pid && ep_ep >= 32766))) return status::fenced;
+    if (m.st == txn_state::prepare_commit || m.st == txn_state::prepare_abort) return status::concurrent_transactions;
+    if (m.st == txn_state::ongoing) {
+      const status s = fence(m, now);
+      return s == status::ok ? status::concurrent_transactions : s;
+    }
+    id_state n = m;
+    if (m.epoch >= 32766 && (!has || ep_ep == m.epoch)) {
+      if (fail_alloc > 0) {
+        --fail_alloc;
+        return status::io_error;
+      }
+      n.last_pid = m.pid;
+      n.pid = next_pid++;
+      n.epoch = 0;
+      n.last_epoch = has ? m.epoch : std::int16_t{-1};
+    } else if (!has) {
+      ++n.epoch;
+      n.last_epoch = -1;
+    } else if (ep_ep == m.epoch) {
+      ++n.epoch;
+      n.last_epoch = m.epoch;
+    } else if (ep_ep != m.last_epoch) {
+      return status::fenced;
+    }
+    if (!append()) return status::io_error;
+    n.st = txn_state::empty;
+    n.timeout = timeout;
+    n.start = 0;
+    n.update = now;
+    n.parts.clear();
+    n.offs.clear();
+    m = n;
+    return status::ok;
+  }
+  status identity(const std::string& id, std::int64_t pid, std::int16_t ep, id_state*& out) {
+    auto it = ids.find(id);
+    if (it == ids.end() || it->second.pid != pid) return status::unknown_producer;
+    if (it->second.epoch != ep) return status::fenced;
+    out = &it->second;
+    return status::ok;
+  }
+  status extend(id_state& m, id_state& n, std::uint64_t now) {
+    if (m.st == txn_state::ongoing && m.parts == n.parts && m.offs == n.offs) return status::ok;
+    if (!append()) return status::io_error;
+    if (m.st != txn_state::ongoing) n.start = now;
+    n.st = txn_state::ongoing;
+    n.update = now;
+    m = n;
+    return status::ok;
+  }
+  status add_partitions(const std::string& id, std::int64_t pid, std::int16_t ep, const std::vector<std::uint32_t>& ps,
+                        std::uint64_t now) {
+    id_state* m = nullptr;
+    const status s = identity(id, pid, ep, m);
+    if (s != status::ok) return s;
+    if (m->st == txn_state::prepare_commit || m->st == txn_state::prepare_abort) return status::concurrent_transactions;
+    id_state n = *m;
+    for (std::uint32_t p : ps) {
+      bool known = false;
+      for (std::uint32_t q : n.parts) known = known || q == p;
+      if (known) continue;
+      if (n.parts.size() >= 4) return status::table_full;
+      n.parts.push_back(p);
+    }
+    return extend(*m, n, now);
+  }
+  status add_offsets(const std::string& id, std::int64_t pid, std::int16_t ep, std::uint32_t gp, std::int64_t off,
+                     std::uint64_t now) {
+    id_state* m = nullptr;
+    const status s = identity(id, pid, ep, m);
+    if (s != status::ok) return s;
+    if (m->st == txn_state::prepare_commit || m->st == txn_state::prepare_abort) return status::concurrent_transactions;
+    id_state n = *m;
+    std::size_t j = 0;
+    while (j < n.offs.size() && n.offs[j].first != gp) ++j;
+    if (j == n.offs.size()) {
+      if (n.offs.size() >= 3) return status::table_full;
+      n.offs.emplace_back(gp, off);
+    }
+    n.offs[j].second = off;
+    return extend(*m, n, now);
+  }
+  status end_txn(const std::string& id, std::int64_t pid, std::int16_t ep, bool cm, std::uint64_t now) {
+    id_state* m = nullptr;
+    const status s = identity(id, pid, ep, m);
+    if (s != status::ok) return s;
+    switch (m->st) {
+      case txn_state::ongoing: break;
+      case txn_state::prepare_commit: return cm ? status::concurrent_transactions : status::invalid_state;
+      case txn_state::prepare_abort: return cm ? status::invalid_state : status::concurrent_transactions;
+      case txn_state::complete_commit: return cm ? status::ok : status::invalid_state;
+      case txn_state::complete_abort: return cm ? status::invalid_state : status::ok;
+      default: return status::invalid_state;
+    }
+    if (!append()) return status::io_error;
+    m->st = cm ? txn_state::prepare_commit : txn_state::prepare_abort;
+    if (!cm) m->offs.clear();
+    m->update = now;
+    start_markers(*m, now);
+    return status::ok;
+  }
+  status ack(const offseq::txn_marker& mk, bool ok, std::uint64_t now) {
+    for (auto& kv : ids) {
+      id_state& m = kv.second;
+      if (m.pid != mk.producer_id) continue;
+      const txn_state want = mk.result == commit ? txn_state::prepare_commit : txn_state::prepare_abort;
+      bool in = false;
+      for (std::uint32_t p : m.parts) in = in || p == mk.partition;
+      if (m.st != want || m.epoch != mk.epoch || m.gen != mk.generation || !in || m.acked.count(mk.partition))
+        return status::stale;
+      if (ok) {
+        m.acked.insert(mk.partition);
+        maybe_complete(m, now);
+      }
+      return status::ok;
+    }
+    return status::unknown_producer;
+  }
+  void poll(std::uint64_t now) {
+    std::vector<std::string> order;
+    for (std::size_t s = 0; s < 4; ++s)
+      for (auto& kv : ids)
+        if (kv.second.slot == s) order.push_back(kv.first);
+    for (const auto& id : order) {
+      id_state& m = ids[id];
+      switch (m.st) {
+        case txn_state::prepare_commit:
+        case txn_state::prepare_abort: drive(m, now); break;
+        case txn_state::ongoing:
+          if (m.start + m.timeout < now) (void)fence(m, now);
+          break;
+        default:
+          if (now >= m.update && now - m.update >= expiry && append()) ids.erase(id);
+          break;
+      }
+    }
+  }
+  bool unstable(std::uint32_t gp) const {
+    for (const auto& kv : ids) {
+      const id_state& m = kv.second;
+      for (std::size_t j = 0; j < m.offs.size(); ++j)
+        if (m.offs[j].first == gp &&
+            (m.st == txn_state::ongoing || (m.st == txn_state::prepare_commit && !m.applied[j])))
+          return true;
+    }
+    return false;
+  }
+};
+}  // namespace
+
+TEST_CASE("randomized: coordinator == reference model, with hook failures; recovery matches at every checkpoint") {
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 40000;
+  cfg.marker_retry_ms = 500;
+  hooks_t h;
+  coord c(h, cfg);
+  model m;
+  m.expiry = cfg.id_expiry_ms;
+  std::mt19937_64 rng(20261123);
+  const char* names[] = {"alpha", "beta", "gamma", "delta", "epsilon"};
+  std::uint64_t now = 1;
+  std::size_t ops = 0, oks = 0, commits = 0, aborts = 0, fences = 0, checkpoints = 0;
+  for (int step = 0; step < 6000; ++step) {
+    now += rng() % 1500;
+    const std::string id = names[rng() % 5];
+    // Failure injection for this op only.
+    const bool inject = rng() % 6 == 0;
+    m.fail_log = h.fail_log = inject && rng() % 2 ? 1 : 0;
+    m.fail_alloc = h.fail_alloc = inject && rng() % 2 ? 1 : 0;
+    m.fail_offset = h.fail_offset = inject && rng() % 2 ? 1 : 0;
+    h.fail_marker = inject ? static_cast<int>(rng() % 3) : 0;
+    auto mi = m.ids.find(id);
+    std::int64_t pid = mi == m.ids.end() ? 1000 + static_cast<std::int64_t>(rng() % 20) : mi->second.pid;
+    std::int16_t ep = mi == m.ids.end() ? 0 : mi->second.epoch;
+    if (rng() % 10 == 0) ep = static_cast<std::int16_t>(ep > 0 && rng() % 2 ? ep - 1 : ep + 1);  // stale or future epoch
+    if (rng() % 20 == 0) pid += 1;
+    const int op = static_cast<int>(rng() % 100);
+    status got = status::ok, want = status::ok;
+    if (op < 15) {
+      const std::uint32_t timeout = 2000u + static_cast<std::uint32_t>(rng() % 20000);
+      std::int64_t xp = -1;
+      std::int16_t xe = -1;
+      if (mi != m.ids.end() && rng() % 2) {
+        xp = mi->second.pid;
+        xe = rng() % 3 ? mi->second.epoch : mi->second.last_epoch;
+        if (xe < 0) xe = 0;
+      }
+      want = m.init(id, timeout, now, xp, xe);
+      const auto r = c.init_producer_id(id.c_str(), timeout, now, xp, xe);
+      got = r.code;
+      if (got == status::ok) {
+        CHECK(r.producer_id == m.ids[id].pid);
+        CHECK(r.epoch == m.ids[id].epoch);
+      }
+      if (want == status::concurrent_transactions && mi != m.ids.end() && m.ids[id].st != txn_state::ongoing) ++fences;
+    } else if (op < 40) {
+      std::vector<std::uint32_t> ps;
+      const std::size_t k = 1 + rng() % 3;
+      for (std::size_t j = 0; j < k; ++j) ps.push_back(static_cast<std::uint32_t>(rng() % 6));
+      want = m.add_partitions(id, pid, ep, ps, now);
+      got = c.add_partitions(id.c_str(), pid, ep, ps.data(), ps.size(), now);
+    } else if (op < 50) {
+      const std::uint32_t gp = static_cast<std::uint32_t>(rng() % 4);
+      const std::int64_t off = static_cast<std::int64_t>(rng() % 1000);
+      want = m.add_offsets(id, pid, ep, gp, off, now);
+      got = c.add_offsets(id.c_str(), pid, ep, gp, off, now);
+    } else if (op < 62) {
+      const bool cm = rng() % 3 != 0;
+      want = m.end_txn(id, pid, ep, cm, now);
+      got = c.end_txn(id.c_str(), pid, ep, cm ? commit : abort_, now);
+      if (got == status::ok && mi != m.ids.end()) (cm ? commits : aborts)++;
+    } else if (op < 85) {
+      // The transport answers some markers (some with errors), loses some, keeps the rest.
+      std::vector<offseq::txn_marker> batch;
+      batch.swap(h.sent);
+      std::shuffle(batch.begin(), batch.end(), rng);
+      for (const auto& mk : batch) {
+        const int fate = static_cast<int>(rng() % 10);
+        if (fate < 6) {
+          const bool ok = fate != 0;
+          const status w = m.ack(mk, ok, now);
+          const status g = c.on_markers_written(mk, now, ok ? status::ok : status::io_error);
+          CHECK(g == w);
+        } else if (fate < 8) {
+          h.sent.push_back(mk);  // still in transit
+        }                        // else lost: re-sent after marker_retry_ms
+      }
+    } else {
+      if (rng() % 4 == 0) now += 25000;
+      m.poll(now);
+      c.poll(now);
+    }
+    ++ops;
+    CAPTURE(step);
+    CAPTURE(op);
+    CAPTURE(id);
+    CHECK(got == want);
+    oks += got == status::ok ? 1 : 0;
+    // Compare every id.
+    CHECK(c.size() == m.ids.size());
+    for (const char* n : names) {
+      auto it = m.ids.find(n);
+      const auto pr = c.producer(n);
+      if (it == m.ids.end()) {
+        CHECK(c.state(n) == txn_state::dead);
+        continue;
+      }
+      CHECK(c.state(n) == it->second.st);
+      CHECK(pr.producer_id == it->second.pid);
+      CHECK(pr.epoch == it->second.epoch);
+    }
+    for (std::uint32_t gp = 0; gp < 4; ++gp) CHECK(c.unstable_offset(gp) == m.unstable(gp));
+    CHECK(h.offsets == m.offsets);
+    // Checkpoint: a coordinator recovered from the log agrees on every id.
+    if (step % 200 == 199) {
+      ++checkpoints;
+      hooks_t h2;
+      coord c2(h2, cfg);
+      REQUIRE(c2.recover(h.log.data(), h.log.size(), now) == status::ok);
+      CHECK(c2.next_lsn() == c.next_lsn());
+      for (const char* n : names) {
+        CHECK(c2.producer(n).producer_id == c.producer(n).producer_id);
+        const txn_state a = c.state(n), b = c2.state(n);
+        CHECK((a == b || (a == txn_state::prepare_commit && b == txn_state::complete_commit) ||
+               (a == txn_state::prepare_abort && b == txn_state::complete_abort)));
+      }
+    }
+  }
+  h.fail_log = h.fail_alloc = h.fail_offset = h.fail_marker = 0;
+  MESSAGE("ops " << ops << " ok " << oks << " commits " << commits << " aborts " << aborts << " fences " << fences << " checkpoints "
+                 << checkpoints << " log " << h.log.size());
+  CHECK(commits > 50);
+  CHECK(aborts > 20);
 }
