@@ -323,6 +323,17 @@ TEST_CASE("epochs: an older epoch than the open transaction's is fenced, a newer
   CHECK(x.append(1, 0, 5, 5) == status::ok);
 }
 
+TEST_CASE("epochs after a marker are not the index's: the producer state must record the marker epoch") {
+  // Kafka's appendEndTxnMarker raises the producer's stored epoch, so a zombie still at the old
+  // epoch is refused at the partition. txn_index keeps no state for producers without an open
+  // transaction: this check belongs to the partition's producer state (the example keeps the
+  // epoch per producer, raised by markers too).
+  index_t x;
+  REQUIRE(x.append(1, 3, 0, 0) == status::ok);
+  REQUIRE(x.marker(1, 4, 1, abort_) == status::ok);  // the coordinator's fencing abort
+  CHECK(x.check_append(1, 3, 2, 2) == status::ok);   // the index alone cannot refuse it
+}
+
 TEST_CASE("capacity: a full open table is table_full and changes nothing") {
   offseq::txn_index<2, 4> x;
   REQUIRE(x.append(1, 0, 0, 0) == status::ok);

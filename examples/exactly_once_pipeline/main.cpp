@@ -5,8 +5,10 @@
 //                     (moved only by the coordinator's apply_offset hook, on commit).
 //   coordinator       txn_coordinator; its write-ahead log (a vector here) is the only thing
 //                     it keeps across a crash: a crash destroys the object, recover() rebuilds it.
-//   output partitions two logs, each with a txn_index (LSO, aborted ranges) and a partition
-//                     leader check of producer epochs (sequence_table's job in a full broker).
+//   output partitions two logs, each with a txn_index (LSO, aborted ranges) and the leader's
+//                     producer epochs, raised by data and by markers (Kafka's appendEndTxnMarker):
+//                     without the marker's epoch a zombie could append after its fencing abort
+//                     and its data would join the next transaction of the same producer id.
 //   pipeline app      init_producer_id → add_partitions → produce → add_offsets → end_txn, per
 //                     batch of inputs; a crash loses all its memory; a restart re-inits (which
 //                     fences and aborts what the old instance left open) and resumes from the
