@@ -1077,7 +1077,7 @@ struct txn_id {
 enum class txn_result : std::uint8_t { abort = 0, commit = 1 };
 
 /// An offset committed inside a transaction (Kafka TxnOffsetCommit): pending until the commit.
-struct txn_offset {
+struct alignas(8) txn_offset {
   std::int64_t next_offset;   ///< next offset to consume in group_partition (>= 0)
   std::uint32_t partition;    ///< the consumer-side (commit_tracker) partition
   std::uint32_t reserved;     ///< 0
@@ -1085,10 +1085,10 @@ struct txn_offset {
 
 /// One write-ahead record: the whole durable image of one transactional id after a transition
 /// (Kafka's TransactionLogValue keyed by id). Plain data, no padding holes beyond those listed
-/// by the formula; the journal serializes it field by field. sizeof =
+/// by the formula (same on every target); the journal serializes it field by field. sizeof =
 ///   round8(round4(52 + MaxIdLength) + 4 * PartitionsPerTxn) + 16 * OffsetsPerTxn.
 template <std::size_t PartitionsPerTxn, std::size_t OffsetsPerTxn, std::size_t MaxIdLength>
-struct txn_log_record {
+struct alignas(8) txn_log_record {  // alignas: the same layout on targets where int64 aligns to 4
   static constexpr std::size_t partitions_capacity = PartitionsPerTxn;
   static constexpr std::size_t offsets_capacity = OffsetsPerTxn;
   static constexpr std::size_t id_capacity = MaxIdLength;
@@ -1159,7 +1159,7 @@ class txn_coordinator {
   static_assert(sizeof(log_record) == record_size, "offseq: txn_log_record layout differs from its formula");
   static_assert(std::is_trivially_copyable<log_record>::value, "offseq: txn_log_record must be plain data");
 
-  explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
+  constexpr explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
       : hooks_(&hooks), config_(config) {}
 
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
@@ -2098,8 +2098,867 @@ class txn_index {
 
 // ============================================================================================
 // 7. Journal — durable state (SEMANTICS.md §5)
+//
+// Append-only, self-checking records on a byte-addressed Storage (NOR/NAND flash, EEPROM, a
+// file), in two areas A and B. What it guarantees (SEMANTICS.md §5):
+//   - every record carries a length (and its complement) and a CRC-32C, so a torn write is
+//     detected; replay() visits intact records in order and stops cleanly at a torn tail;
+//   - a power cut at any byte of any write loses nothing that a completed sync() covered:
+//     recovery yields the state of the last completed sync() or of a later append, never an
+//     earlier one and never a mix of half a record;
+//   - damage in the middle (bit flips, lost bytes) is reported as `corrupt`; the records before
+//     it are still visited, nothing after it is;
+//   - nothing is ever programmed twice: after a torn write, appends resume past the torn
+//     region (at the next program unit) and mark it with a `skip` record;
+//   - compaction writes the live state into the other area; that area supersedes the old one
+//     only once its snapshot is complete (sealed) and synced, so a cut during compaction keeps
+//     the old area.
+// Contexts: a journal is a single-threaded object (one task, or guarded by the caller); the
+// Storage hooks it calls may block (flash program/erase). Never call it from an interrupt.
+// The engines themselves stay lock-free: the journal reads them through snapshot().
+//
+// Storage concept (a class; every call returns status, ok or io_error (invalid_argument for a
+// misaligned call, corrupt for bytes the medium has lost, e.g. a truncated file)):
+//   std::size_t size() const          total bytes, a multiple of erase_block()
+//   std::size_t erase_block() const   erase granularity; a multiple of program_unit()
+//   std::size_t program_unit() const  write granularity and alignment (1 for a file; 4, 8,
+//                                     16... for flash with ECC): each unit is programmed at
+//                                     most once between erases
+//   status read(std::size_t addr, void* dst, std::size_t n)
+//   status write(std::size_t addr, const void* src, std::size_t n)
+//                                     addr and n multiples of program_unit(); only onto erased
+//                                     units; may be cut by power at any byte: the bytes before
+//                                     the cut are programmed, the unit holding the cut may read
+//                                     as anything, the rest stays erased
+//   status erase(std::size_t addr, std::size_t n)
+//                                     erase_block-aligned; afterwards every byte reads 0xFF
+//   status sync()                     returns once every write and erase before it is durable
+// An io_error leaves the journal consistent: a failed write is treated as torn.
+//
+// Record encoding (version 1; little-endian; no host sizeof/alignment involved):
+//   off  size  field
+//   0    1     magic 0x6F ('o')
+//   1    1     magic 0x6A ('j')
+//   2    1     version = 1
+//   3    1     type (0x00..0xEF user and engine records, 0xF0..0xFF journal internal)
+//   4    2     payload length n (0..MaxPayload)
+//   6    2     ~n (bitwise complement: a damaged length is caught before it is trusted)
+//   8    8     sequence number: +1 per record within an area
+//   16   n     payload
+//   16+n 4     CRC-32C (Castagnoli, reflected, init/xorout 0xFFFFFFFF) of bytes 0 .. 16+n-1
+//   then 0xFF up to the next multiple of program_unit() (not written past the record)
+// Internal records: 0xF0 area header {u64 generation, u32 area bytes, u16 program unit,
+// u16 0} (first record of an area), 0xF1 seal {u64 generation} (snapshot complete), 0xF2 skip
+// {u32 area offset where a torn region starts}, 0xF3 superseded {u64 newer generation}.
+//
+// Layout: the storage is split into two areas of floor(size / erase_block / 2) erase blocks.
+// An area = header, snapshot records, seal, then appended records. On open the newest sealed
+// area wins; an older area carries a `superseded` record naming its successor, so a newest
+// area that later lost its header or seal is reported corrupt instead of silently falling
+// back to older state.
+//
+// sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~64 + MaxPayload + 20 + MaxUnit.
 // ============================================================================================
-// @@JOURNAL@@
+#ifndef OFFSEQ_CRC32C_BITWISE
+#define OFFSEQ_CRC32C_BITWISE 0  // 1: no 1 KiB table (8x slower), for the smallest flash
+#endif
+
+namespace detail {
+constexpr std::uint32_t crc32c_poly = 0x82F63B78u;  // Castagnoli, reflected
+
+struct crc32c_table_t {
+  std::uint32_t v[256];
+  constexpr crc32c_table_t() noexcept : v{} {
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+      v[i] = c;
+    }
+  }
+};
+#if !OFFSEQ_CRC32C_BITWISE
+inline constexpr crc32c_table_t crc32c_table{};
+#endif
+
+// Little-endian fixed-width encode/decode: the stored form never depends on the host.
+constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
+  for (std::size_t i = 0; i < bytes; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+constexpr std::uint64_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+constexpr void put_u16(std::uint8_t* p, std::uint16_t v) noexcept { put_le(p, v, 2); }
+constexpr void put_u32(std::uint8_t* p, std::uint32_t v) noexcept { put_le(p, v, 4); }
+constexpr void put_u64(std::uint8_t* p, std::uint64_t v) noexcept { put_le(p, v, 8); }
+constexpr std::uint16_t get_u16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(get_le(p, 2)); }
+constexpr std::uint32_t get_u32(const std::uint8_t* p) noexcept { return static_cast<std::uint32_t>(get_le(p, 4)); }
+constexpr std::uint64_t get_u64(const std::uint8_t* p) noexcept { return get_le(p, 8); }
+
+// LEB128 unsigned varint (7 bits a byte, low first): at most 10 bytes for 64 bits.
+constexpr std::size_t put_varint(std::uint8_t* p, std::uint64_t v) noexcept {
+  std::size_t n = 0;
+  while (v >= 0x80u) {
+    p[n++] = static_cast<std::uint8_t>(v | 0x80u);
+    v >>= 7;
+  }
+  p[n++] = static_cast<std::uint8_t>(v);
+  return n;
+}
+/// Reads a varint from [p + *at, p + end); false if truncated or longer than 64 bits.
+constexpr bool get_varint(const std::uint8_t* p, std::size_t end, std::size_t* at, std::uint64_t* v) noexcept {
+  std::uint64_t r = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (*at >= end) return false;
+    const std::uint8_t b = p[(*at)++];
+    if (shift == 63 && (b & 0x7Eu)) return false;  // would overflow 64 bits
+    r |= static_cast<std::uint64_t>(b & 0x7Fu) << shift;
+    if (!(b & 0x80u)) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace detail
+
+namespace detail {
+template <class Byte>
+constexpr std::uint32_t crc32c_update(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
+  std::uint32_t c = ~crc;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint8_t b = static_cast<std::uint8_t>(p[i]);
+#if OFFSEQ_CRC32C_BITWISE
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+#else
+    c = crc32c_table.v[(c ^ b) & 0xFFu] ^ (c >> 8);
+#endif
+  }
+  return ~c;
+}
+}  // namespace detail
+
+/// CRC-32C (Castagnoli) of n bytes, continuing from `crc` (0 to start).
+/// crc32c("123456789", 9) == 0xE3069283. constexpr for byte and char pointers.
+constexpr std::uint32_t crc32c(const std::uint8_t* data, std::size_t n, std::uint32_t crc = 0) noexcept {
+  return detail::crc32c_update(data, n, crc);
+}
+constexpr std::uint32_t crc32c(const char* data, std::size_t n, std::uint32_t crc = 0) noexcept {
+  return detail::crc32c_update(data, n, crc);
+}
+inline std::uint32_t crc32c(const void* data, std::size_t n, std::uint32_t crc = 0) noexcept {
+  return detail::crc32c_update(static_cast<const std::uint8_t*>(data), n, crc);
+}
+static_assert(crc32c("123456789", 9) == 0xE3069283u, "offseq: CRC-32C check value");
+
+/// Record types used by offseq's own engines (users take 0x00..0x0F and 0x40..0xEF).
+enum class record_type : std::uint8_t {
+  tracker = 0x10,      ///< commit_tracker positions + completion windows (tracker_log)
+  producer = 0x20,     ///< sequence_table producer state
+  transaction = 0x30,  ///< txn_coordinator log record
+  first_internal = 0xF0,
+};
+
+template <class Storage, std::size_t MaxPayload = 1024, std::size_t MaxProgramUnit = 32>
+class journal {
+  static_assert(MaxPayload >= 16 && MaxPayload <= 65535, "offseq: journal MaxPayload is 16..65535 bytes");
+  static_assert(MaxProgramUnit >= 1 && MaxProgramUnit <= 256, "offseq: journal MaxProgramUnit is 1..256");
+
+ public:
+  using storage_type = Storage;
+  static constexpr std::size_t header_bytes = 16;  ///< magic, version, type, length, ~length, sequence
+  static constexpr std::size_t crc_bytes = 4;
+  static constexpr std::size_t max_payload = MaxPayload;
+  static constexpr std::uint8_t version = 1;
+
+  explicit journal(Storage& s) noexcept : st_(&s) {}
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// Erases the whole storage and starts an empty journal (generation 1). Destroys all data.
+  status format() noexcept {
+    const status g = check_geometry();
+    if (g != status::ok) return g;
+    mode_ = mode::closed;
+    // B first holds an empty sealed generation 0; compacting into A then leaves B marked
+    // superseded, so from the first moment a lost newest header is detectable.
+    status s = erase_area(1);
+    if (s == status::ok) s = erase_area(0);
+    if (s != status::ok) return s;
+    cur_ = cursor{1, 0, npos, 0};
+    gen_ = 0;
+    s = start_area(0);
+    if (s == status::ok) s = put_gen(internal::seal, 0);
+    if (s == status::ok) s = st_->sync();
+    if (s != status::ok) return s;
+    mode_ = mode::open;
+    return compact([](journal&) noexcept { return status::ok; });
+  }
+
+  /// Mounts: picks the newest complete area, replays its records into `visit`
+  /// (see replay()) and prepares appends. ok; corrupt (records before the damage were
+  /// visited; appends refused until compact() succeeds); not_found (blank or never
+  /// formatted: call format()); io_error; invalid_argument (bad geometry).
+  template <class Visitor>
+  status open(Visitor&& visit) noexcept {
+    mode_ = mode::closed;
+    const status g = check_geometry();
+    if (g != status::ok) return g;
+    scan_result r[2];
+    auto ignore = [](std::uint8_t, const std::uint8_t*, std::size_t) noexcept { return status::ok; };
+    for (std::size_t a = 0; a < 2; ++a) r[a] = scan(a, ignore);
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].st == status::io_error) return status::io_error;
+    // Choose: the newest header; if it is not sealed, it is a cut compaction unless the older
+    // area says it was superseded by it (then it was complete once: damaged).
+    std::size_t hi = 2;
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].header && (hi == 2 || r[a].gen > r[hi].gen)) hi = a;
+    if (hi == 2) return status::not_found;
+    const std::size_t lo = 1 - hi;
+    std::size_t pick = hi;
+    if (!r[hi].sealed) {
+      if (r[lo].header && r[lo].superseded == r[hi].gen) {
+        pick = hi;  // damaged before its seal: visit what is intact, report corrupt
+      } else if (r[lo].header && r[lo].sealed && r[lo].superseded == 0) {
+        pick = lo;  // compaction into hi was cut: the old area is the state
+      } else {
+        return r[lo].superseded != 0 || r[hi].superseded != 0 ? status::corrupt : status::not_found;
+      }
+    } else if (r[hi].superseded != 0) {
+      return status::corrupt;  // a newer sealed area existed and is gone
+    }
+    scan_result v = scan(pick, visit);
+    if (v.st == status::io_error) return status::io_error;
+    gen_ = r[pick].gen;
+    cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
+    if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
+    mode_ = v.st == status::ok ? mode::open : mode::damaged;
+    return v.st == status::ok ? status::ok : status::corrupt;
+  }
+
+  /// Visits the active area's user/engine records in order: visit(type, payload, n), which
+  /// returns status or void; a non-ok status stops the replay and is returned. The payload
+  /// pointer is valid during the call only; the visitor must not call this journal.
+  /// ok at the end or at a torn tail; corrupt at damage (the records before were visited).
+  template <class Visitor>
+  status replay(Visitor&& visit) noexcept {
+    if (mode_ == mode::closed) return status::invalid_state;
+    const scan_result v = scan(cur_.area, visit);
+    return v.st;
+  }
+
+  /// Appends one record (not yet durable: call sync()). type 0x00..0xEF, n <= MaxPayload.
+  /// table_full: no room left in the area (compact(), nothing was written); corrupt: opened
+  /// with damage, compact() first; io_error: the write failed and counts as torn (the
+  /// record is ignored by replay even if it reached the medium).
+  status append(std::uint8_t type, const void* payload, std::size_t n) noexcept {
+    if (type >= static_cast<std::uint8_t>(record_type::first_internal) || n > MaxPayload ||
+        (n != 0 && payload == nullptr))
+      return status::invalid_argument;
+    if (mode_ == mode::closed) return status::invalid_state;
+    if (mode_ == mode::damaged) return status::corrupt;
+    if (mode_ == mode::unsafe) return status::io_error;
+    return put(type, static_cast<const std::uint8_t*>(payload), n, false);
+  }
+
+  /// Like append(), the payload encoded in place: enc(std::uint8_t* dst, std::size_t cap)
+  /// writes at most cap (= MaxPayload) bytes and returns how many. Saves a staging buffer.
+  template <class Encoder>
+  status append_with(std::uint8_t type, Encoder&& enc) noexcept {
+    if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
+    if (mode_ == mode::closed) return status::invalid_state;
+    if (mode_ == mode::damaged) return status::corrupt;
+    if (mode_ == mode::unsafe) return status::io_error;
+    const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
+    if (n > MaxPayload) return status::invalid_argument;
+    return put(type, buf_ + header_bytes, n, false);
+  }
+
+  /// Payload of the last record appended, until the next call on this journal.
+  const std::uint8_t* last_payload() const noexcept { return buf_ + header_bytes; }
+
+  /// Makes every append before it durable (Storage::sync). io_error: retry; appends since the
+  /// last ok sync may or may not survive a cut.
+  status sync() noexcept {
+    if (mode_ == mode::closed) return status::invalid_state;
+    return st_->sync();
+  }
+
+  /// Writes the live state into the other area: erase it, header (generation + 1), then
+  /// writer(journal&) -> status, which append()s the snapshot records, then seal + sync. Only
+  /// then does the new area replace the old one (which is marked superseded). On any failure
+  /// the old area stays active and nothing is lost: table_full if the snapshot does not fit.
+  /// Also the way out of `corrupt` after open().
+  template <class Writer>
+  status compact(Writer&& writer) noexcept {
+    if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
+    const cursor old = cur_;
+    const mode old_mode = mode_;
+    const std::size_t target = 1 - cur_.area;
+    status s = erase_area(target);
+    if (s == status::ok) {
+      cur_ = cursor{target, 0, npos, old.seq};
+      s = start_area(gen_ + 1);
+    }
+    if (s == status::ok) {
+      mode_ = mode::compacting;
+      s = writer(*this);
+      mode_ = old_mode;
+    }
+    bool seal_tried = false;
+    if (s == status::ok) {
+      seal_tried = true;
+      s = put_gen(internal::seal, gen_ + 1);
+    }
+    if (s == status::ok) s = st_->sync();
+    if (s != status::ok) {
+      cur_ = old;  // the target has no seal: open() ignores it
+      // A seal whose write or sync failed may still have landed: unseal the target by erasing
+      // its header block, or the old area would be shadowed by it after a restart.
+      if (seal_tried && st_->erase(base(target), st_->erase_block()) != status::ok) mode_ = mode::unsafe;
+      return s;
+    }
+    ++gen_;
+    const cursor fresh = cur_;
+    // Mark the old area superseded (best effort: a failure here only loses the detection of
+    // a later-damaged newest header; the next sync makes it durable).
+    cur_ = old;
+    (void)put_gen(internal::superseded, gen_);
+    cur_ = fresh;
+    mode_ = mode::open;
+    return status::ok;
+  }
+
+  /// Bytes a record with an n-byte payload occupies (with padding to the program unit).
+  std::size_t record_bytes(std::size_t n) const noexcept { return align(header_bytes + n + crc_bytes); }
+  /// Room left for appends in the active area (before compaction is needed).
+  std::size_t free_bytes() const noexcept {
+    const std::size_t limit = area_bytes_ - reserve();
+    const std::size_t used = cur_.pos + (cur_.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0);
+    return used >= limit ? 0 : limit - used;
+  }
+  /// Generation of the active area (1 after format(), +1 per compaction).
+  std::uint64_t generation() const noexcept { return gen_; }
+  /// Bytes per area (half the storage, whole erase blocks); 0 before open()/format().
+  std::size_t area_bytes() const noexcept { return area_bytes_; }
+  /// True after open() returned corrupt, until a compaction succeeds.
+  bool damaged() const noexcept { return mode_ == mode::damaged; }
+  /// Offset of the next append within the active area (for tests and diagnostics).
+  std::size_t append_offset() const noexcept { return cur_.pos; }
+
+ private:
+  // unsafe: a failed compaction could not be undone; appends wait for a compaction.
+  enum class mode : std::uint8_t { closed, open, damaged, compacting, unsafe };
+  struct internal {
+    static constexpr std::uint8_t area_header = 0xF0, seal = 0xF1, skip = 0xF2, superseded = 0xF3;
+  };
+  static constexpr std::size_t npos = ~std::size_t{0};
+  static constexpr std::size_t buffer_bytes = header_bytes + MaxPayload + crc_bytes + MaxProgramUnit;
+
+  struct cursor {
+    std::size_t area;  // 0 or 1
+    std::size_t pos;   // next append offset in the area, a multiple of the program unit
+    std::size_t gap;   // start of a torn region not yet marked by a skip record, or npos
+    std::uint64_t seq; // sequence number of the next record
+  };
+  struct scan_result {
+    status st = status::ok;
+    bool header = false, sealed = false;
+    std::uint64_t gen = 0, superseded = 0, next_seq = 0;
+    std::size_t resume = 0, gap = npos;
+  };
+  enum class rec_kind : std::uint8_t { intact, blank, bad };
+  struct rec_info {
+    rec_kind kind;
+    std::uint8_t type;
+    std::size_t n;       // payload bytes (kind intact; or a trusted length when bad)
+    bool length_ok;      // header magic/version/length parse (for the torn extent)
+    std::uint64_t seq;
+    std::size_t end;     // offset past the padded record (intact)
+  };
+
+  std::size_t align(std::size_t n) const noexcept { return (n + unit_ - 1) / unit_ * unit_; }
+  // Kept free in every area for the records the journal itself must be able to write there:
+  // a skip, the seal, the superseded mark.
+  std::size_t reserve() const noexcept { return 3 * align(header_bytes + 8 + crc_bytes); }
+  std::size_t base(std::size_t area) const noexcept { return area * area_bytes_; }
+  status put_gen(std::uint8_t type, std::uint64_t g) noexcept {
+    std::uint8_t p[8];
+    detail::put_u64(p, g);
+    return put(type, p, 8, true);
+  }
+
+  status check_geometry() noexcept {
+    const std::size_t size = st_->size(), eb = st_->erase_block(), pu = st_->program_unit();
+    if (pu == 0 || pu > MaxProgramUnit || eb == 0 || eb % pu != 0 || size % eb != 0) return status::invalid_argument;
+    unit_ = pu;
+    area_bytes_ = size / eb / 2 * eb;
+    if (area_bytes_ == 0 || area_bytes_ > 0xFFFFFFFFu) return status::invalid_argument;
+    // Room for the header, the internal reserve and at least one full record.
+    if (area_bytes_ < align(header_bytes + 16 + crc_bytes) + reserve() + record_bytes(MaxPayload))
+      return status::invalid_argument;
+    return status::ok;
+  }
+
+  status erase_area(std::size_t area) noexcept {
+    // Block by block from the first, so the header is gone first: a cut leaves no old
+    // header in front of erased records.
+    const std::size_t eb = st_->erase_block();
+    for (std::size_t off = 0; off < area_bytes_; off += eb) {
+      const status s = st_->erase(base(area) + off, eb);
+      if (s != status::ok) return s;
+    }
+    return status::ok;
+  }
+
+  status start_area(std::uint64_t gen) noexcept {
+    std::uint8_t p[16];
+    detail::put_u64(p, gen);
+    detail::put_u32(p + 8, static_cast<std::uint32_t>(area_bytes_));
+    detail::put_u16(p + 12, static_cast<std::uint16_t>(unit_));
+    detail::put_u16(p + 14, 0);
+    return put(internal::area_header, p, 16, true);
+  }
+
+  // Appends one record at the cursor (a skip record first if a torn region is unmarked).
+  // Internal records (n <= 16) are built on the stack so buf_ keeps a user payload intact.
+  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec) noexcept {
+    const std::size_t size = record_bytes(n);
+    const std::size_t skip_size = cur_.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0;
+    const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
+    if (cur_.pos > limit || limit - cur_.pos < skip_size + size) return status::table_full;
+    if (cur_.gap != npos) {
+      std::uint8_t sk[4];
+      detail::put_u32(sk, static_cast<std::uint32_t>(cur_.gap));
+      const status s = put_small(internal::skip, sk, 4);
+      if (s != status::ok) return s;
+      cur_.gap = npos;
+    }
+    if (internal_rec) return put_small(type, payload, n);
+    if (payload != buf_ + header_bytes)
+      for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
+    return emit(buf_, type, n);
+  }
+
+  status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n) noexcept {
+    std::uint8_t b[header_bytes + 16 + crc_bytes + MaxProgramUnit];
+    OFFSEQ_ASSERT(n <= 16);
+    for (std::size_t i = 0; i < n; ++i) b[header_bytes + i] = payload[i];
+    return emit(b, type, n);
+  }
+
+  // One record, one Storage::write, so a cut tears at most this record. The payload is
+  // already at b + header_bytes.
+  status emit(std::uint8_t* b, std::uint8_t type, std::size_t n) noexcept {
+    const std::size_t size = record_bytes(n);
+    b[0] = 0x6F;
+    b[1] = 0x6A;
+    b[2] = version;
+    b[3] = type;
+    detail::put_u16(b + 4, static_cast<std::uint16_t>(n));
+    detail::put_u16(b + 6, static_cast<std::uint16_t>(~n));
+    detail::put_u64(b + 8, cur_.seq);
+    detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
+    for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
+    const status s = st_->write(base(cur_.area) + cur_.pos, b, size);
+    if (s != status::ok) {
+      // Torn as far as we know: never program these units again, mark them on the next append.
+      if (cur_.gap == npos) cur_.gap = cur_.pos;
+      cur_.pos += size;
+      ++cur_.seq;  // consumed: a skip record may follow a record that did land
+      return status::io_error;
+    }
+    cur_.pos += size;
+    ++cur_.seq;
+    return status::ok;
+  }
+
+  // Reads the record at `off` of `area` into buf_ (payload at buf_ + header_bytes).
+  status read_record(std::size_t area, std::size_t off, rec_info& r) noexcept {
+    r = rec_info{rec_kind::bad, 0, 0, false, 0, 0};
+    if (off + header_bytes > area_bytes_) {
+      r.kind = rec_kind::blank;  // no room for a header: the area ends here
+      return status::ok;
+    }
+    status s = st_->read(base(area) + off, buf_, header_bytes);
+    if (s != status::ok) return s;
+    bool blank = true;
+    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && buf_[i] == 0xFF;
+    if (blank) {
+      r.kind = rec_kind::blank;
+      return status::ok;
+    }
+    const std::size_t n = detail::get_u16(buf_ + 4);
+    if (buf_[0] != 0x6F || buf_[1] != 0x6A || buf_[2] != version ||
+        static_cast<std::uint16_t>(~n) != detail::get_u16(buf_ + 6) || n > MaxPayload ||
+        off + header_bytes + n + crc_bytes > area_bytes_)
+      return status::ok;  // bad, length unknown
+    r.length_ok = true;
+    r.n = n;
+    r.type = buf_[3];
+    r.seq = detail::get_u64(buf_ + 8);
+    r.end = off + record_bytes(n);
+    s = st_->read(base(area) + off + header_bytes, buf_ + header_bytes, n + crc_bytes);
+    if (s != status::ok) return s;
+    if (crc32c(buf_, header_bytes + n) == detail::get_u32(buf_ + header_bytes + n)) r.kind = rec_kind::intact;
+    return status::ok;
+  }
+
+  // Offset of the last byte in [from, area end) that is not 0xFF, or npos.
+  status last_programmed(std::size_t area, std::size_t from, std::size_t& last) noexcept {
+    last = npos;
+    std::size_t off = area_bytes_;
+    while (off > from) {
+      const std::size_t chunk = off - from < sizeof(buf_) ? off - from : sizeof(buf_);
+      off -= chunk;
+      const status s = st_->read(base(area) + off, buf_, chunk);
+      if (s != status::ok) return s;
+      for (std::size_t i = chunk; i-- > 0;)
+        if (buf_[i] != 0xFF) {
+          last = off + i;
+          return status::ok;
+        }
+    }
+    return status::ok;
+  }
+
+  template <class Visitor>
+  static status call(Visitor& v, std::uint8_t type, const std::uint8_t* p, std::size_t n) noexcept {
+    if constexpr (std::is_void<decltype(v(type, p, n))>::value) {
+      v(type, p, n);
+      return status::ok;
+    } else {
+      return static_cast<status>(v(type, p, n));
+    }
+  }
+
+  // Is the intact record at `off` (ending at `end`, sequence `seq`) voided by a skip record
+  // naming it, i.e. did its write report io_error? The skip is the first intact record behind
+  // it (directly behind, or behind a torn region when the skip's own first write failed).
+  // Sets `next`/`next_seq` past the skip when voided; `clobbered` when buf_ was reused.
+  status voided(std::size_t area, std::size_t off, std::size_t end, std::uint64_t seq, bool& v,
+                std::size_t& next, std::uint64_t& next_seq, bool& clobbered) noexcept {
+    v = false;
+    clobbered = false;
+    std::uint8_t pk[header_bytes];
+    if (end + header_bytes > area_bytes_) return status::ok;
+    status s = st_->read(base(area) + end, pk, header_bytes);
+    if (s != status::ok) return s;
+    bool blank = true;
+    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && pk[i] == 0xFF;
+    if (blank) return status::ok;
+    if (pk[0] == 0x6F && pk[1] == 0x6A && pk[2] == version && pk[3] != internal::skip &&
+        static_cast<std::uint16_t>(~detail::get_u16(pk + 4)) == detail::get_u16(pk + 6))
+      return status::ok;  // a well-formed header of a non-skip record: the common case
+    clobbered = true;
+    std::size_t last;
+    s = last_programmed(area, end, last);
+    if (s != status::ok || last == npos) return s;
+    rec_info q;
+    for (std::size_t o = end; o <= last; o += unit_) {
+      s = read_record(area, o, q);
+      if (s != status::ok) return s;
+      if (q.kind != rec_kind::intact) continue;
+      if (is_skip_for(q, off, seq)) {
+        v = true;
+        next = q.end;
+        next_seq = q.seq + 1;
+      }
+      return status::ok;
+    }
+    return status::ok;
+  }
+
+  // An intact skip record (just read into buf_) naming `gap`, not older than `seq`.
+  bool is_skip_for(const rec_info& q, std::size_t gap, std::uint64_t seq) const noexcept {
+    return q.type == internal::skip && q.n == 4 && q.seq >= seq && detail::get_u32(buf_ + header_bytes) == gap;
+  }
+
+  // Walks an area from its header: visits user records, notes seal/superseded, and finds
+  // where appends resume. st: ok (clean end or torn tail), corrupt, io_error, or a
+  // visitor's status. Sequence numbers rise by one per record; a failed write consumes one
+  // too, so a skip record may jump ahead.
+  template <class Visitor>
+  scan_result scan(std::size_t area, Visitor& visit) noexcept {
+    scan_result res;
+    rec_info r;
+    status s = read_record(area, 0, r);
+    if (s != status::ok) return res.st = s, res;
+    if (r.kind != rec_kind::intact || r.type != internal::area_header || r.n != 16 ||
+        detail::get_u32(buf_ + header_bytes + 8) != area_bytes_ || detail::get_u16(buf_ + header_bytes + 12) != unit_)
+      return res;  // no valid header: not an area
+    res.header = true;
+    res.gen = detail::get_u64(buf_ + header_bytes);
+    std::uint64_t seq = r.seq + 1;
+    std::size_t off = r.end;
+    for (;;) {
+      s = read_record(area, off, r);
+      if (s != status::ok) return res.st = s, res;
+      if (r.kind == rec_kind::intact) {
+        if (r.type == internal::skip) {
+          if (r.n != 4 || r.seq < seq) return res.st = status::corrupt, res;
+          seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
+          off = r.end;
+          continue;
+        }
+        if (r.seq != seq) return res.st = status::corrupt, res;  // stale or misplaced record
+        bool v = false, clobbered = false;
+        std::size_t next = 0;
+        std::uint64_t next_seq = 0;
+        if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
+          // Only user records can be voided: a failed internal write fails its compaction.
+          s = voided(area, off, r.end, seq, v, next, next_seq, clobbered);
+          if (s == status::corrupt) s = status::ok;  // lost bytes behind: the main loop reports them
+          if (s != status::ok) return res.st = s, res;
+        }
+        if (v) {
+          off = next;
+          seq = next_seq;
+          continue;
+        }
+        if (clobbered) {
+          s = read_record(area, off, r);
+          if (s != status::ok) return res.st = s, res;
+          if (r.kind != rec_kind::intact) return res.st = status::io_error, res;  // medium changed under us
+        }
+        const std::uint8_t* p = buf_ + header_bytes;
+        if (r.type == internal::seal) {
+          if (r.n != 8 || detail::get_u64(p) != res.gen) return res.st = status::corrupt, res;
+          res.sealed = true;
+        } else if (r.type == internal::superseded) {
+          if (r.n == 8) res.superseded = detail::get_u64(p);
+        } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
+          s = call(visit, r.type, p, r.n);
+          if (s != status::ok) return res.st = s, res;
+        } else {
+          return res.st = status::corrupt, res;  // unknown internal type: from a newer version
+        }
+        off = r.end;
+        ++seq;
+        continue;
+      }
+      // Not an intact record at `off`: a clean end, a torn tail, or damage.
+      std::size_t last;
+      s = last_programmed(area, off, last);
+      if (s != status::ok) return res.st = s, res;
+      if (last == npos) {  // erased from here on: clean end
+        res.resume = off;
+        res.next_seq = seq;
+        return res;
+      }
+      const bool length_ok = r.length_ok;
+      const std::size_t torn_n = r.n;
+      const bool was_blank = r.kind == rec_kind::blank;
+      // Look for an intact record behind the bad region (at program-unit offsets).
+      bool found = false;
+      rec_info q{rec_kind::bad, 0, 0, false, 0, 0};
+      for (std::size_t o = off + unit_; o <= last; o += unit_) {
+        s = read_record(area, o, q);
+        if (s != status::ok) return res.st = s, res;
+        if (q.kind == rec_kind::intact) {
+          found = true;
+          break;
+        }
+      }
+      if (found) {
+        // Acknowledged torn region (a skip naming this offset): continue behind it.
+        if (is_skip_for(q, off, seq)) {
+          off = q.end;
+          seq = q.seq + 1;
+          continue;
+        }
+        return res.st = status::corrupt, res;
+      }
+      // Torn tail: resume past everything that may have been programmed.
+      std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
+      const std::size_t after_last = align(last + 1);
+      if (after_last > resume) resume = after_last;
+      res.resume = resume > area_bytes_ ? area_bytes_ : resume;
+      res.gap = off;
+      res.next_seq = seq;
+      return res;
+    }
+  }
+
+  Storage* st_;
+  std::size_t unit_ = 1;
+  std::size_t area_bytes_ = 0;
+  cursor cur_{0, 0, npos, 0};
+  std::uint64_t gen_ = 0;
+  mode mode_ = mode::closed;
+  alignas(8) std::uint8_t buf_[buffer_bytes];
+};
+
+namespace detail {
+constexpr std::size_t varint_bytes(std::uint64_t v) noexcept {
+  std::size_t n = 1;
+  while (v >= 0x80u) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+}  // namespace detail
+
+/// Durable commit_tracker state (record_type::tracker). A record's payload is a list of
+/// partition entries, each LEB128 varints then bytes:
+///   partition, position, k (0..window_bytes), k bytes of the completion bitmap (bit i of
+///   byte i/8 = offset position+i completed; trailing zero bytes omitted)
+/// A later entry for a partition replaces an earlier one. flush() writes every partition whose
+/// snapshot changed since the last ok flush as ONE record, so a flush is all-or-nothing under
+/// a power cut. Not the generation: ownership is runtime state, a restart re-assigns.
+/// Contexts: flush/write_snapshot from one thread (the tracker may be in use meanwhile:
+/// snapshot() is safe); load (apply) at boot, before the tracker is used.
+/// sizeof = Partitions * (8 + window_bytes) + Partitions (last persisted snapshots).
+template <class Tracker>
+class tracker_log {
+ public:
+  using window_snapshot = typename Tracker::window_snapshot;
+  static constexpr std::size_t partitions = Tracker::partitions();
+  static constexpr std::size_t window_bytes = Tracker::window_bytes;
+  static constexpr std::size_t max_entry_bytes = detail::varint_bytes(partitions - 1) +
+                                                 detail::varint_bytes(static_cast<std::uint64_t>(Tracker::max_position)) +
+                                                 detail::varint_bytes(window_bytes) + window_bytes;
+  /// The journal's MaxPayload must be at least this (checked at compile time).
+  static constexpr std::size_t max_record_bytes = partitions * max_entry_bytes;
+  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::tracker);
+
+  constexpr tracker_log() noexcept = default;
+
+  /// Applies one replayed record to t (ignores other types): give it every record from
+  /// journal::open(). corrupt for a malformed entry (t may hold the entries before it).
+  static status apply(Tracker& t, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
+    if (rec_type != type) return status::ok;
+    std::size_t at = 0;
+    while (at < n) {
+      std::uint64_t part, pos, k;
+      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
+          !detail::get_varint(p, n, &at, &k) || part >= partitions || k > window_bytes || n - at < k ||
+          pos > static_cast<std::uint64_t>(Tracker::max_position))
+        return status::corrupt;
+      window_snapshot snap{};
+      snap.position = static_cast<std::int64_t>(pos);
+      for (std::size_t i = 0; i < k; ++i) snap.completed[i] = p[at + i];
+      at += static_cast<std::size_t>(k);
+      if (t.restore(static_cast<std::size_t>(part), snap) != status::ok) return status::corrupt;
+    }
+    return status::ok;
+  }
+
+  /// Boot: j.open() replaying into t. Same statuses as journal::open.
+  template <class Journal>
+  static status load(Journal& j, Tracker& t) noexcept {
+    return j.open([&t](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept { return apply(t, rt, p, n); });
+  }
+
+  /// Appends every partition's snapshot as one record: call it from the compaction writer
+  /// (with the other engines' snapshots). Forgets what was persisted, so the next flush
+  /// writes every partition again (safe whether or not the compaction completes).
+  template <class Journal>
+  status write_snapshot(Journal& j, const Tracker& t) noexcept {
+    check_journal<Journal>();
+    for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+    return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
+      std::size_t n = 0;
+      for (std::size_t p = 0; p < partitions; ++p) n += encode(dst + n, p, t.snapshot(p));
+      return n;
+    });
+  }
+
+  /// Durable flush: one record with the partitions whose snapshot changed since the last ok
+  /// flush, then j.sync(). When the area is full: j.compact(writer) (writer(journal&) ->
+  /// status must call write_snapshot(j, t) and the other engines' snapshot writers), then the
+  /// record again. ok: everything t held when flush began is durable. On failure nothing is
+  /// forgotten: the next flush writes the same partitions again.
+  template <class Journal, class Writer>
+  status flush(Journal& j, const Tracker& t, Writer&& writer) noexcept {
+    check_journal<Journal>();
+    status s = append_changes(j, t);
+    if (s == status::table_full) {
+      s = j.compact(writer);
+      if (s == status::ok) s = append_changes(j, t);
+    }
+    if (s == status::not_found) return status::ok;  // nothing changed
+    if (s == status::ok) s = j.sync();
+    if (s != status::ok) return s;
+    remember(j.last_payload(), last_n_);
+    return status::ok;
+  }
+  /// flush() for a journal that holds only this tracker.
+  template <class Journal>
+  status flush(Journal& j, const Tracker& t) noexcept {
+    return flush(j, t, [this, &t](Journal& jj) noexcept { return write_snapshot(jj, t); });
+  }
+
+ private:
+  template <class Journal>
+  static constexpr void check_journal() noexcept {
+    static_assert(Journal::max_payload >= max_record_bytes,
+                  "offseq: the journal's MaxPayload is smaller than tracker_log<...>::max_record_bytes");
+  }
+
+  static std::size_t encode(std::uint8_t* dst, std::size_t p, const window_snapshot& s) noexcept {
+    std::size_t k = window_bytes;
+    while (k > 0 && s.completed[k - 1] == 0) --k;
+    std::size_t n = detail::put_varint(dst, p);
+    n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.position));
+    n += detail::put_varint(dst + n, k);
+    for (std::size_t i = 0; i < k; ++i) dst[n + i] = s.completed[i];
+    return n + k;
+  }
+
+  static bool same(const window_snapshot& a, const window_snapshot& b) noexcept {
+    if (a.position != b.position) return false;
+    for (std::size_t i = 0; i < window_bytes; ++i)
+      if (a.completed[i] != b.completed[i]) return false;
+    return true;
+  }
+
+  // not_found: nothing changed, nothing written.
+  template <class Journal>
+  status append_changes(Journal& j, const Tracker& t) noexcept {
+    last_n_ = 0;
+    bool any = false;
+    for (std::size_t p = 0; p < partitions && !any; ++p) any = !known_[p] || !same(t.snapshot(p), last_[p]);
+    if (!any) return status::not_found;
+    const status s = j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
+      std::size_t n = 0;
+      for (std::size_t p = 0; p < partitions; ++p) {
+        const window_snapshot snap = t.snapshot(p);
+        if (known_[p] && same(snap, last_[p])) continue;
+        n += encode(dst + n, p, snap);
+      }
+      last_n_ = n;
+      return n;
+    });
+    return s;
+  }
+
+  // After an ok sync: what the record said is what is durable.
+  void remember(const std::uint8_t* p, std::size_t n) noexcept {
+    std::size_t at = 0;
+    while (at < n) {
+      std::uint64_t part = 0, pos = 0, k = 0;
+      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
+          !detail::get_varint(p, n, &at, &k))
+        return;
+      if (part >= partitions || k > window_bytes || n - at < k) return;
+      window_snapshot& s = last_[part];
+      s = window_snapshot{};
+      s.position = static_cast<std::int64_t>(pos);
+      for (std::size_t i = 0; i < k; ++i) s.completed[i] = p[at + i];
+      at += static_cast<std::size_t>(k);
+      known_[part] = 1;
+    }
+  }
+
+  window_snapshot last_[partitions]{};
+  std::uint8_t known_[partitions]{};
+  std::size_t last_n_ = 0;
+};
 
 }  // namespace v1
 }  // namespace offseq
