@@ -1745,7 +1745,356 @@ class txn_coordinator {
 };
 
 // 6b. txn_index — per data partition: last stable offset, aborted ranges (SEMANTICS.md §4)
-// @@TXN_INDEX@@
+// Per data partition, what a read_committed reader needs (Kafka's ProducerStateManager
+// ongoing/unreplicated transactions and the segment .txnindex of aborted transactions):
+//   - last_stable_offset(): the first offset of the earliest unstable transaction, else the
+//     high watermark; never above the high watermark (SEMANTICS.md §4.1). A transaction stays
+//     unstable until its marker is below the high watermark (Kafka's unreplicated txns), so a
+//     marker that could still be lost never exposes the data before it.
+//   - aborted(from, end, ...): every aborted (producer id, first offset, last offset = the abort
+//     marker's offset) overlapping a read range [from, end), and should_skip(pid, offset) for a
+//     reader deciding record by record (§4.2). Commits are not indexed: only aborts are.
+// Guarantees: offsets only move forward (every append/marker lies at or above log_end() and
+// high_watermark()); a full table is table_full and changes nothing, never a silent drop (a
+// dropped abort would deliver aborted data; a dropped open txn would let the LSO pass it);
+// check_append/check_marker say beforehand, so a partition leader can refuse the write
+// before it reaches the log. Epochs are checked against the open transaction only (an older
+// epoch is fenced); a producer's epoch across transactions is the sequence_table's job.
+// Contexts: single writer per partition. Every method, const ones included, must run in the
+// writer's context or under the caller's own lock (plain fields, no atomics: the object is
+// trivially copyable and may live in retained RAM).
+// Sizes (alignas(8) entries, identical on 32- and 64-bit targets):
+//   sizeof(open_txn) = 32, sizeof(aborted_txn) = 24,
+//   sizeof(txn_index<O, A>) = 32 * O + 24 * A + 32.
+// Offsets are 0 .. INT64_MAX - 1 (log_end() = last offset + 1 must not overflow); producer ids
+// and epochs are >= 0. Anything else is invalid_argument.
+
+/// A transaction with data on this partition whose marker is not yet below the high watermark.
+struct alignas(8) open_txn {
+  std::int64_t producer_id;
+  std::int64_t first_offset;   ///< offset of its first transactional batch here
+  std::int64_t marker_offset;  ///< -1 while open; else its (commit or abort) marker, >= HW
+  std::int16_t epoch;          ///< highest epoch seen in this transaction
+};
+
+/// An aborted transaction: a read_committed reader skips pid's batches in [first, last].
+struct alignas(8) aborted_txn {
+  std::int64_t producer_id;
+  std::int64_t first_offset;
+  std::int64_t last_offset;  ///< the abort marker's offset
+};
+
+static_assert(sizeof(open_txn) == 32 && alignof(open_txn) == 8, "offseq: open_txn layout");
+static_assert(sizeof(aborted_txn) == 24 && alignof(aborted_txn) == 8, "offseq: aborted_txn layout");
+static_assert(std::is_trivially_copyable<open_txn>::value && std::is_trivially_copyable<aborted_txn>::value,
+              "offseq: txn_index entries are plain data");
+
+template <std::size_t OpenTxns, std::size_t AbortedTxns>
+class txn_index {
+  static_assert(OpenTxns >= 1 && OpenTxns <= 0x7fffffffu, "offseq: OpenTxns is 1..2^31-1");
+  static_assert(AbortedTxns >= 1 && AbortedTxns <= 0x7fffffffu, "offseq: AbortedTxns is 1..2^31-1");
+
+ public:
+  static constexpr std::size_t open_capacity = OpenTxns;
+  static constexpr std::size_t aborted_capacity = AbortedTxns;
+  static constexpr std::int64_t max_offset = INT64_MAX - 1;  ///< highest offset accepted
+
+  /// Empty index: offsets 0, no transactions. constexpr, so a static one needs no runtime init.
+  constexpr txn_index() noexcept {
+    // Inside a member body the class is complete: checked for every instantiation.
+    static_assert(sizeof(txn_index) == 32 * OpenTxns + 24 * AbortedTxns + 32, "offseq: txn_index sizeof formula");
+    for (std::size_t i = 0; i < OpenTxns; ++i) open_[i] = free_entry();
+  }
+
+  // ---------------------------------------------------------------- writer: the log's events
+
+  /// What append() would return; changes nothing.
+  status check_append(std::int64_t producer_id, std::int16_t epoch, std::int64_t first_offset,
+                      std::int64_t last_offset) const noexcept {
+    if (producer_id < 0 || epoch < 0 || first_offset < log_end_ || last_offset < first_offset ||
+        last_offset > max_offset)
+      return status::invalid_argument;
+    const std::size_t i = find_open(producer_id);
+    if (i != npos) return epoch < open_[i].epoch ? status::fenced : status::ok;
+    return find_free() == npos ? status::table_full : status::ok;
+  }
+
+  /// A transactional batch [first_offset, last_offset] of producer_id was appended. The first
+  /// one opens the producer's transaction here (its first offset now holds the LSO); later
+  /// ones only move log_end(). Checks, first that applies decides: invalid_argument (negative
+  /// id/epoch, last < first, first below log_end(), last > max_offset) → fenced (epoch older
+  /// than the open transaction's) → table_full (no open transaction and no free slot).
+  status append(std::int64_t producer_id, std::int16_t epoch, std::int64_t first_offset,
+                std::int64_t last_offset) noexcept {
+    const status s = check_append(producer_id, epoch, first_offset, last_offset);
+    if (s != status::ok) return s;
+    std::size_t i = find_open(producer_id);
+    if (i == npos) {
+      i = find_free();
+      open_[i] = open_txn{producer_id, first_offset, -1, epoch};
+    } else if (epoch > open_[i].epoch) {
+      open_[i].epoch = epoch;
+    }
+    log_end_ = last_offset + 1;
+    return status::ok;
+  }
+
+  /// What marker() would return; changes nothing.
+  status check_marker(std::int64_t producer_id, std::int16_t epoch, std::int64_t marker_offset,
+                      bool commit) const noexcept {
+    if (producer_id < 0 || epoch < 0 || marker_offset < log_end_ || marker_offset > max_offset)
+      return status::invalid_argument;
+    const std::size_t i = find_open(producer_id);
+    if (i == npos) return status::ok;
+    if (epoch < open_[i].epoch) return status::fenced;
+    if (!commit && ab_count_ == AbortedTxns) return status::table_full;
+    return status::ok;
+  }
+
+  /// The end-transaction marker (commit or abort) of producer_id was appended at
+  /// marker_offset. An abort is indexed as (pid, first, marker_offset); the transaction stays
+  /// unstable until the high watermark passes the marker. A marker for a producer with no open
+  /// transaction here is ok and only moves log_end() (Kafka: a marker for an empty transaction
+  /// has no effect; the coordinator re-sends markers after recovery). Checks: invalid_argument
+  /// (negative id/epoch, offset below log_end() or above max_offset) → fenced (epoch older
+  /// than the open transaction's) → table_full (an abort and the aborted table is full:
+  /// set_log_start() frees entries).
+  status marker(std::int64_t producer_id, std::int16_t epoch, std::int64_t marker_offset, bool commit) noexcept {
+    const status s = check_marker(producer_id, epoch, marker_offset, commit);
+    if (s != status::ok) return s;
+    const std::size_t i = find_open(producer_id);
+    if (i != npos) {
+      if (!commit) {
+        ab_[slot(ab_count_)] = aborted_txn{producer_id, open_[i].first_offset, marker_offset};
+        ++ab_count_;
+      }
+      open_[i].marker_offset = marker_offset;  // marker >= log_end >= hw: held until the HW passes
+    }
+    log_end_ = marker_offset + 1;
+    return status::ok;
+  }
+
+  /// Everything below hw is replicated / durable. stale if hw <= high_watermark() (the high
+  /// watermark never goes back); invalid_argument if hw < 0 or hw > max_offset + 1. Frees
+  /// completed transactions whose marker is now below it; raises log_end() to at least hw
+  /// (the log holds at least what is replicated).
+  status set_high_watermark(std::int64_t hw) noexcept {
+    if (hw < 0 || hw > max_offset + 1) return status::invalid_argument;
+    if (hw <= hw_) return status::stale;
+    hw_ = hw;
+    if (log_end_ < hw) log_end_ = hw;
+    for (std::size_t i = 0; i < OpenTxns; ++i)
+      if (open_[i].producer_id >= 0 && open_[i].marker_offset >= 0 && open_[i].marker_offset < hw)
+        open_[i] = free_entry();
+    return status::ok;
+  }
+
+  /// The log's start moved to log_start (retention, DeleteRecords): aborted entries that end
+  /// below it are dropped, as Kafka deletes a segment's .txnindex with the segment. stale if
+  /// log_start <= log_start(); invalid_argument if negative or above high_watermark().
+  status set_log_start(std::int64_t log_start) noexcept {
+    if (log_start < 0 || log_start > hw_) return status::invalid_argument;
+    if (log_start <= log_start_) return status::stale;
+    log_start_ = log_start;
+    // Entries are in marker order (last_offset strictly increasing): drop a prefix.
+    while (ab_count_ > 0 && ab_[ab_head_].last_offset < log_start) {
+      ab_head_ = ab_head_ + 1 == AbortedTxns ? 0 : ab_head_ + 1;
+      --ab_count_;
+    }
+    return status::ok;
+  }
+
+  // ---------------------------------------------------------------- readers
+
+  /// First offset of the earliest unstable transaction (clamped to log_start()), else the
+  /// high watermark; never above the high watermark. read_committed reads stop here.
+  constexpr std::int64_t last_stable_offset() const noexcept {
+    std::int64_t lso = hw_;
+    for (std::size_t i = 0; i < OpenTxns; ++i)
+      if (open_[i].producer_id >= 0 && open_[i].first_offset < lso) lso = open_[i].first_offset;
+    return lso < log_start_ ? log_start_ : lso;  // log_start <= hw: still <= hw
+  }
+
+  constexpr std::int64_t high_watermark() const noexcept { return hw_; }  ///< 0 until set
+  constexpr std::int64_t log_start() const noexcept { return log_start_; }  ///< 0 until set
+  /// One past the highest offset recorded (or the high watermark if above): the next append
+  /// or marker must lie at or above it.
+  constexpr std::int64_t log_end() const noexcept { return log_end_; }
+
+  /// First offset of producer_id's open transaction here (marker not yet written), else -1.
+  constexpr std::int64_t open_first_offset(std::int64_t producer_id) const noexcept {
+    const std::size_t i = producer_id < 0 ? npos : find_open(producer_id);
+    return i == npos ? -1 : open_[i].first_offset;
+  }
+
+  /// Slots in use: open transactions plus completed ones whose marker is not below the HW.
+  constexpr std::size_t open_count() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < OpenTxns; ++i) n += open_[i].producer_id >= 0 ? 1u : 0u;
+    return n;
+  }
+  constexpr std::size_t aborted_count() const noexcept { return ab_count_; }  ///< aborted entries held
+
+  /// The aborted transactions a read_committed reader of [from, end) must know: those with
+  /// last_offset >= from and first_offset < end (Kafka's fetch rule; none for an empty
+  /// range), in marker order. Writes
+  /// the first min(found, max) of them to out and sets found to how many there are: found >
+  /// max means out was too small (read a shorter range, or use visit_aborted).
+  /// invalid_argument (nothing written, found untouched) if from < 0, end < from, or out is
+  /// null with max > 0.
+  status aborted(std::int64_t from, std::int64_t end, aborted_txn* out, std::size_t max,
+                 std::size_t& found) const noexcept {
+    if (from < 0 || end < from || (out == nullptr && max > 0)) return status::invalid_argument;
+    std::size_t n = 0;
+    for (std::uint32_t k = from < end ? lower_bound(from) : ab_count_; k < ab_count_; ++k) {
+      const aborted_txn& a = ab_[slot(k)];
+      if (a.first_offset >= end) continue;
+      if (n < max) out[n] = a;
+      ++n;
+    }
+    found = n;
+    return status::ok;
+  }
+
+  /// Calls f(const aborted_txn&) for each aborted transaction overlapping [from, end), in
+  /// marker order; returns how many. Bad input (from < 0, end < from): none.
+  template <class F>
+  std::size_t visit_aborted(std::int64_t from, std::int64_t end, F&& f) const noexcept {
+    if (from < 0 || end < from) return 0;
+    std::size_t n = 0;
+    for (std::uint32_t k = from < end ? lower_bound(from) : ab_count_; k < ab_count_; ++k) {
+      const aborted_txn& a = ab_[slot(k)];
+      if (a.first_offset >= end) continue;
+      f(a);
+      ++n;
+    }
+    return n;
+  }
+
+  /// read_committed, record by record: true if the transactional record of producer_id at
+  /// offset belongs to an aborted transaction (the abort marker itself included). Call it for
+  /// transactional batches only: non-transactional records are never skipped. Markers are
+  /// control records: the reader skips them by their type, never delivers them.
+  bool should_skip(std::int64_t producer_id, std::int64_t offset) const noexcept {
+    if (producer_id < 0 || offset < 0) return false;
+    for (std::uint32_t k = lower_bound(offset); k < ab_count_; ++k) {
+      const aborted_txn& a = ab_[slot(k)];
+      if (a.producer_id == producer_id && a.first_offset <= offset) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- snapshot for the journal
+  // A snapshot is: the three offsets (log_start, high_watermark, log_end), then every
+  // for_each_open entry, then every for_each_aborted entry in the order visited. Restore is
+  // restore_offsets (clears everything), then restore_open for each open entry (any order),
+  // then restore_aborted for each aborted entry in the visited order. Each restore call
+  // validates its input like a live call (invalid_argument / table_full, nothing changed).
+
+  /// Calls f(const open_txn&) for each slot in use (open or awaiting the HW); returns how many.
+  template <class F>
+  std::size_t for_each_open(F&& f) const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < OpenTxns; ++i)
+      if (open_[i].producer_id >= 0) {
+        f(static_cast<const open_txn&>(open_[i]));
+        ++n;
+      }
+    return n;
+  }
+
+  /// Calls f(const aborted_txn&) for each aborted entry, in marker order; returns how many.
+  template <class F>
+  std::size_t for_each_aborted(F&& f) const noexcept {
+    for (std::uint32_t k = 0; k < ab_count_; ++k) f(static_cast<const aborted_txn&>(ab_[slot(k)]));
+    return ab_count_;
+  }
+
+  /// Boot: clear both tables and set the offsets. invalid_argument unless
+  /// 0 <= log_start <= high_watermark <= log_end <= max_offset + 1.
+  status restore_offsets(std::int64_t log_start, std::int64_t high_watermark, std::int64_t log_end) noexcept {
+    if (log_start < 0 || high_watermark < log_start || log_end < high_watermark || log_end > max_offset + 1)
+      return status::invalid_argument;
+    for (std::size_t i = 0; i < OpenTxns; ++i) open_[i] = free_entry();
+    ab_head_ = 0;
+    ab_count_ = 0;
+    log_start_ = log_start;
+    hw_ = high_watermark;
+    log_end_ = log_end;
+    return status::ok;
+  }
+
+  /// Boot: re-add a for_each_open entry. invalid_argument unless id/epoch >= 0,
+  /// 0 <= first < log_end() and marker is -1 (then no other open entry of that id) or
+  /// first < marker, high_watermark() <= marker < log_end(); table_full if no slot is free.
+  status restore_open(const open_txn& e) noexcept {
+    if (e.producer_id < 0 || e.epoch < 0 || e.first_offset < 0 || e.first_offset >= log_end_)
+      return status::invalid_argument;
+    if (e.marker_offset == -1) {
+      if (find_open(e.producer_id) != npos) return status::invalid_argument;
+    } else if (e.marker_offset <= e.first_offset || e.marker_offset < hw_ || e.marker_offset >= log_end_) {
+      return status::invalid_argument;
+    }
+    const std::size_t i = find_free();
+    if (i == npos) return status::table_full;
+    open_[i] = e;
+    return status::ok;
+  }
+
+  /// Boot: re-add a for_each_aborted entry, in the order visited. invalid_argument unless
+  /// id >= 0, 0 <= first < last < log_end(), last >= log_start() and last above the previous
+  /// entry's; table_full if the table is full.
+  status restore_aborted(const aborted_txn& e) noexcept {
+    if (e.producer_id < 0 || e.first_offset < 0 || e.last_offset <= e.first_offset || e.last_offset >= log_end_ ||
+        e.last_offset < log_start_ || (ab_count_ > 0 && e.last_offset <= ab_[slot(ab_count_ - 1)].last_offset))
+      return status::invalid_argument;
+    if (ab_count_ == AbortedTxns) return status::table_full;
+    ab_[slot(ab_count_)] = e;
+    ++ab_count_;
+    return status::ok;
+  }
+
+ private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  // A free slot has producer_id -1 (valid ids are >= 0).
+  static constexpr open_txn free_entry() noexcept { return open_txn{-1, -1, -1, -1}; }
+
+  constexpr std::size_t find_open(std::int64_t producer_id) const noexcept {
+    for (std::size_t i = 0; i < OpenTxns; ++i)
+      if (open_[i].producer_id == producer_id && open_[i].marker_offset == -1) return i;
+    return npos;
+  }
+  constexpr std::size_t find_free() const noexcept {
+    for (std::size_t i = 0; i < OpenTxns; ++i)
+      if (open_[i].producer_id < 0) return i;
+    return npos;
+  }
+  // Physical slot of the k-th aborted entry (0 = oldest) in the ring.
+  std::size_t slot(std::uint32_t k) const noexcept {
+    const std::size_t s = static_cast<std::size_t>(ab_head_) + k;
+    return s >= AbortedTxns ? s - AbortedTxns : s;
+  }
+  // First logical index whose last_offset >= offset (entries sorted by last_offset).
+  std::uint32_t lower_bound(std::int64_t offset) const noexcept {
+    std::uint32_t lo = 0, hi = ab_count_;
+    while (lo < hi) {
+      const std::uint32_t mid = lo + (hi - lo) / 2;
+      if (ab_[slot(mid)].last_offset < offset)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+
+  open_txn open_[OpenTxns] = {};  // every slot set to free_entry() by the constructor
+  aborted_txn ab_[AbortedTxns] = {};
+  std::int64_t log_start_ = 0;
+  std::int64_t hw_ = 0;
+  std::int64_t log_end_ = 0;
+  std::uint32_t ab_head_ = 0;   // ring: oldest aborted entry
+  std::uint32_t ab_count_ = 0;
+};
 
 // ============================================================================================
 // 7. Journal — durable state (SEMANTICS.md §5)
