@@ -331,7 +331,8 @@ TEST_CASE("§5.3 a power cut at any byte of any write loses nothing a completed 
   for (const geometry& g : geos) tested += cut_everywhere(g, 1000);
   const std::string how = cut_step == 1 ? " (every byte)" : " (every 5th byte under TSan)";
   MESSAGE("power-cut points tested: " << tested << how);
-  CHECK(tested > 3000);
+  // Under TSan only every cut_step-th byte is cut; the coverage bound scales with it.
+  CHECK(tested * cut_step > 3000);
 }
 
 TEST_CASE("damage: a bit flip in the middle is corrupt, every record before it is kept") {
