@@ -99,5 +99,26 @@ $(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | d
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
 
+# ---------------------------------------------------------------- kafka (issue 7)
+# platform/librdkafka.hpp against librdkafka's in-process mock cluster (no broker to install).
+# Built only by these targets, so `make test` needs no Kafka: the example's file is
+# examples/kafka_bridge/kafka_bridge.cpp (not main.cpp), which keeps it out of `make examples`.
+.PHONY: deps-kafka kafka-test kafka-demo
+KAFKA_LIBS      := -lrdkafka
+KAFKA_TEST_SRCS := $(sort $(wildcard tests/kafka/*.cpp))
+EXAMPLE_LIBS_kafka_bridge := $(KAFKA_LIBS)
+deps-kafka:
+	@$(DEPS) librdkafka-dev doctest-dev
+$(BUILD)/kafka/%.o: tests/kafka/%.cpp $(wildcard tests/kafka/*.hpp) $(HEADERS) | deps-kafka
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) $(WARN) $(OPT) $(INC) -c $< -o $@
+$(BUILD)/kafka/kafka_tests: $(patsubst tests/kafka/%.cpp,$(BUILD)/kafka/%.o,$(KAFKA_TEST_SRCS))
+	$(CXX) $(OPT) $^ -o $@ -pthread $(KAFKA_LIBS)
+kafka-test: $(BUILD)/kafka/kafka_tests
+	$(BUILD)/kafka/kafka_tests
+$(BUILD)/examples/kafka_bridge: | deps-kafka
+kafka-demo: $(BUILD)/examples/kafka_bridge
+	$(BUILD)/examples/kafka_bridge $(KAFKA_DEMO_ARGS)
+
 clean:
 	rm -rf $(BUILD)
