@@ -753,7 +753,6 @@ class gateway {
     inflight_.emplace(b.producer_id, pending.get());
     pending.release();  // owned by the delivery report now
     ++stats_.forwarded;
-    (void)now_ms;
     return verdict{status::ok, -1, -1};
   }
 
@@ -820,8 +819,8 @@ class gateway {
   }
 
   void on_delivery(const rd_kafka_message_t* m) {
+    if (crashed_ || m->_private == nullptr) return;  // after crash(): freed there
     std::unique_ptr<in_flight> f(static_cast<in_flight*>(m->_private));
-    if (crashed_ || !f) return;
     inflight_.erase(f->b.producer_id);
     const std::size_t p = static_cast<std::size_t>(f->partition);
     if (f->new_producer) --new_in_flight_[p];
@@ -857,9 +856,13 @@ class gateway {
   status recover_partition(std::int32_t p, std::uint64_t now_ms) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::string err;
-    properties props = {{"bootstrap.servers", cfg_.brokers}, {"enable.partition.eof", "true"}};
+    // A group-less read needs a group.id for consumer_poll; nothing is ever committed to it.
+    properties props = {{"bootstrap.servers", cfg_.brokers},
+                        {"group.id", "offseq-gateway-recover"},
+                        {"enable.auto.commit", "false"},
+                        {"enable.partition.eof", "true"}};
     for (const auto& kv : cfg_.extra)
-      if (kv.first.rfind("test.", 0) == 0 || kv.first.rfind("security.", 0) == 0 || kv.first.rfind("sasl.", 0) == 0 ||
+      if (kv.first == "log_level" || kv.first.rfind("test.", 0) == 0 || kv.first.rfind("security.", 0) == 0 || kv.first.rfind("sasl.", 0) == 0 ||
           kv.first.rfind("ssl.", 0) == 0)
         props.push_back(kv);
     for (const auto& kv : props)

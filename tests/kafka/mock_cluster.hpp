@@ -110,7 +110,8 @@ struct cluster {
   std::vector<message> read_all(const std::string& topic, int partition) {
     const std::int64_t end = end_offset(topic, partition);
     auto pr = props();
-    pr.emplace_back("enable.partition.eof", "false");
+    pr.emplace_back("group.id", "mock-read-all");  // consumer_poll needs one; never committed
+    pr.emplace_back("enable.auto.commit", "false");
     rd_kafka_t* c = make_client(RD_KAFKA_CONSUMER, pr);
     auto l = offseq::kafka::detail::make_list(1);
     rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
