@@ -99,5 +99,12 @@ $(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | d
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
 
+# ---------------------------------------------------------------- sequence table
+# The lossy-link example as a check: exits non-zero unless every message arrives exactly once.
+.PHONY: lossy-link
+lossy-link: $(BUILD)/examples/lossy_link
+	$(BUILD)/examples/lossy_link $(LOSSY_ARGS)
+	$(BUILD)/examples/lossy_link 50 50 80 1000 2
+
 clean:
 	rm -rf $(BUILD)
