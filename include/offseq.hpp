@@ -720,7 +720,7 @@ class sequence_table {
     if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
     const where w = locate(b.producer_id);
     const ruling r = judge(b, w);
-    if (r.code == status::ok) apply(b, base_offset, now_ms, w);
+    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh);
     return to_verdict(r, w);
   }
 
@@ -830,7 +830,6 @@ class sequence_table {
       cold_[i].offsets[k] = snap.batches[k].base_offset;
     }
     if (snap.count > 0) {
-      s.count = snap.count;
       s.newest = static_cast<std::uint8_t>(snap.count - 1u);
       s.next_seq = sequence_add(snap.batches[snap.count - 1].last_seq, 1);
     }
@@ -854,7 +853,7 @@ class sequence_table {
     std::int64_t producer_id;
     std::uint64_t last_seen_ms;
     std::int16_t epoch;
-    std::uint8_t count;     // retained batches (for snapshots; unused ring entries hold no_batch)
+    std::uint8_t reserved;  // 0 (retained batches are the ring entries that are not no_batch)
     std::uint8_t newest;    // ring position of the newest retained batch
     std::int32_t next_seq;  // the sequence that follows the newest batch (0 with none: Kafka's -1 + 1)
     std::uint64_t seqs[History];  // (first_seq, last_seq) packed, so a duplicate test is one compare
@@ -923,9 +922,11 @@ class sequence_table {
   struct ruling {
     status code;
     std::uint8_t hit;       // duplicate: ring position of the retained batch
+    bool fresh;             // ok for a new producer or a new epoch (apply starts its history)
     std::int32_t expected;  // out_of_order / unknown_producer
   };
-  static constexpr ruling rule(status s, std::int32_t expected = -1) noexcept { return ruling{s, 0, expected}; }
+  static constexpr ruling rule(status s, std::int32_t expected = -1) noexcept { return ruling{s, 0, false, expected}; }
+  static constexpr ruling fresh_ok() noexcept { return ruling{status::ok, 0, true, -1}; }
   verdict to_verdict(const ruling& r, const where& w) const noexcept {
     const std::int64_t offset = r.code == status::duplicate ? cold_[w.slot].offsets[r.hit] : -1;
     return verdict{r.code, offset, r.expected};
@@ -947,37 +948,36 @@ class sequence_table {
     if (!w.found) {
       if (Strict && b.first_seq != 0) return rule(status::unknown_producer, 0);  // rule 2, strict
       if (size_ == Producers) return rule(status::table_full);                   // rule 9
-      return rule(status::ok);                                                    // rule 2 (KIP-360)
+      return fresh_ok();                                                          // rule 2 (KIP-360)
     }
     const hot& s = hot_[w.slot];
     if (b.epoch != s.epoch) {
       if (b.epoch < s.epoch) return rule(status::fenced);                          // rule 3
-      return b.first_seq == 0 ? rule(status::ok) : rule(status::out_of_order, 0);  // rule 4
+      return b.first_seq == 0 ? fresh_ok() : rule(status::out_of_order, 0);        // rule 4
     }
     // rule 5: every ring entry is compared (free ones never match), branch-free until the end.
     const std::uint64_t key = pack(b.first_seq, b.last_seq);
     const std::size_t hit = find_batch<History>(s, key);
-    if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), -1};
+    if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), false, -1};
     return b.first_seq == s.next_seq ? rule(status::ok) : rule(status::out_of_order, s.next_seq);  // rules 6, 7
   }
 
-  void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w) noexcept {
+  void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    const std::uint32_t i = w.found && b.epoch == hot_[w.slot].epoch ? w.slot : start_epoch(b, now_ms, w);
+    const std::uint32_t i = fresh ? start_epoch(b, now_ms, w) : w.slot;
     hot& s = hot_[i];
     const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
     s.newest = n;
     s.seqs[n] = pack(b.first_seq, b.last_seq);
     cold_[i].offsets[n] = base_offset;
     s.next_seq = sequence_add(b.last_seq, 1);
-    s.count = static_cast<std::uint8_t>(s.count + (s.count < History ? 1u : 0u));
     s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
   }
 
   // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
   // maybeUpdateProducerEpoch), ready for its first batch.
-  OFFSEQ_SEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, const where& w) noexcept {
+  OFFSEQ_SEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, where w) noexcept {
     if (!w.found) {
       (void)insert(w, b.producer_id, b.epoch, now_ms);
       return size_ - 1;
@@ -988,7 +988,7 @@ class sequence_table {
 
   static void reset_history(hot& s, std::int16_t epoch) noexcept {
     s.epoch = epoch;
-    s.count = 0;
+    s.reserved = 0;
     s.newest = History - 1;  // the next batch goes to ring position 0
     s.next_seq = 0;
     for (auto& q : s.seqs) q = no_batch;
@@ -1038,10 +1038,13 @@ class sequence_table {
     out.producer_id = s.producer_id;
     out.epoch = s.epoch;
     out.last_seen_ms = s.last_seen_ms;
-    out.count = s.count;
-    // Oldest retained batch: count - 1 positions before the newest, on the ring.
-    std::size_t k = (s.newest + History + 1 - s.count) % History;
-    for (std::size_t n = 0; n < s.count; ++n) {
+    std::size_t count = 0;
+    for (const std::uint64_t q : s.seqs) count += q != no_batch ? 1 : 0;
+    out.count = static_cast<std::uint8_t>(count);
+    // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
+    // are filled in ring order from a cleared history, so the retained ones are consecutive).
+    std::size_t k = (s.newest + History + 1 - count) % History;
+    for (std::size_t n = 0; n < count; ++n) {
       out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
                         cold_[i].offsets[k]};
       k = k + 1 == History ? 0 : k + 1;
