@@ -240,6 +240,36 @@ TEST_CASE("markers: an unknown producer is added with the marker's epoch; bad in
   CHECK(t.record_marker(1, 0, 6) == status::ok);
 }
 
+TEST_CASE("§2.5 before §2.6: retained batches that cover all 2^31 sequences make the next batch a duplicate") {
+  // The in-sequence shortcut must not skip the duplicate search when the retained batches wrap
+  // the whole sequence space (absurd batch sizes, but any non-negative pair is a batch).
+  table t;
+  REQUIRE(t.admit(bh(1, 0, 5, 4), 100, 1).code == status::ok);  // 2^31 records: 5 .. INT32_MAX, 0 .. 4
+  verdict v = t.admit(bh(1, 0, 5, 4), 200, 2);                  // starts at next_seq (5) and equals it
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == 100);
+  CHECK(t.admit(bh(1, 0, 5, 9), 300, 3).code == status::ok);  // in sequence, not a duplicate
+  // Four quarter-circle batches: the next one starts where the oldest did.
+  constexpr std::int32_t q = 1 << 29;
+  REQUIRE(t.admit(bh(2, 0, 0, q - 1), 0, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, q, 2 * q - 1), 10, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 2 * q, 3 * q - 1), 20, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 3 * q, max_seq), 30, 1).code == status::ok);
+  v = t.check(bh(2, 0, 0, q - 1));
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == 0);
+  CHECK(t.check(bh(2, 0, 0, 7)).code == status::ok);
+  // The same after a snapshot round trip.
+  table copy;
+  t.for_each_producer([&](const table::producer_snapshot& snap) { REQUIRE(copy.restore_producer(snap) == status::ok); });
+  CHECK(copy.check(bh(2, 0, 0, q - 1)).code == status::duplicate);
+  CHECK(copy.check(bh(1, 0, 5, 9)).code == status::duplicate);
+  // A new epoch starts over: ordinary batches take the shortcut again and behave the same.
+  REQUIRE(t.admit(bh(2, 1, 0, 9), 40, 2).code == status::ok);
+  CHECK(t.admit(bh(2, 1, 10, 19), 50, 2).code == status::ok);
+  CHECK(t.admit(bh(2, 1, 10, 19), 60, 2).code == status::duplicate);
+}
+
 TEST_CASE("§2.5 duplicate of each of the last History batches; a miss on the one before") {
   offseq::sequence_table<4, 5> t;
   std::int32_t seq = max_seq - 7;  // the batches also cross the wrap
