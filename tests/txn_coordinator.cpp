@@ -783,6 +783,38 @@ TEST_CASE("§3.7 expiry: ids idle in empty/complete_* past the id expiry go dead
   CHECK(c.state("x") == txn_state::empty);
 }
 
+TEST_CASE("§3.5 fences near the epoch limit: 32767 is the coordinator's; a fence there aborts without a bump") {
+  fx f;
+  f.init();
+  for (int k = 0; k < coord::exhausted_epoch; ++k) REQUIRE(f.c.init_producer_id("t", tmo, 2).code == status::ok);
+  REQUIRE(f.c.producer("t").epoch == 32766);
+  REQUIRE(f.c.add_partitions("t", f.pid, 32766, 1u, 3) == status::ok);
+  // A timeout fence takes the last epoch, which no client bump ever hands out.
+  REQUIRE(f.c.poll(3 + tmo + 1) == 1);
+  CHECK(f.c.producer("t").epoch == coord::max_epoch);
+  f.h.ack_markers(f.c, 3 + tmo + 1);
+  REQUIRE(f.c.state("t") == txn_state::complete_abort);
+  // The next init rotates to a fresh producer id.
+  const auto r = f.c.init_producer_id("t", tmo, 3 + tmo + 2);
+  CHECK(r.code == status::ok);
+  CHECK(r.producer_id != f.pid);
+  CHECK(r.epoch == 0);
+  // An ongoing transaction at 32767 (only reachable from a log): the fence keeps the epoch.
+  fx g;
+  g.to(txn_state::ongoing);
+  rec top = g.h.log.back();
+  top.epoch = coord::max_epoch;
+  top.lsn = g.c.next_lsn();
+  hooks_t h2;
+  coord c2(h2);
+  REQUIRE(c2.recover(&top, 1, g.now) == status::ok);
+  REQUIRE(c2.poll(g.now + tmo + 1) == 1);
+  CHECK(c2.state("t") == txn_state::prepare_abort);
+  CHECK(c2.producer("t").epoch == coord::max_epoch);
+  REQUIRE(h2.sent.size() == 1);
+  CHECK(h2.sent[0].epoch == coord::max_epoch);
+}
+
 TEST_CASE("§3.7 expiry is inclusive (Kafka: lastUpdate <= now - expiry), counted from the last transition") {
   offseq::txn_config cfg;
   cfg.id_expiry_ms = 1000;
@@ -1251,6 +1283,71 @@ TEST_CASE("hooks: asynchronous log — effect only when durable, a failed append
   CHECK(c.init_producer_id("t", tmo, 12).code == status::io_error);
   CHECK_FALSE(c.pending("t"));
   CHECK(h.in_flight.empty());
+}
+
+TEST_CASE("§3.4 + §4 end to end: data is read_committed-visible after its commit marker passes the HW; offsets only on commit") {
+  fx f;
+  offseq::txn_index<4, 4> out;  // data partition 7
+  offseq::commit_tracker<2> group;
+  const auto gen = group.assign(0);
+  f.h.on_offset = [&](std::uint32_t p, std::int64_t next) { return group.commit(p, next, gen); };
+  f.init();
+  // Leader side of a marker: write it at the log end, then answer the coordinator.
+  std::int64_t log_end = 0;
+  auto write_markers = [&](std::uint64_t now) {
+    auto ms = f.h.sent;
+    f.h.sent.clear();
+    for (const auto& m : ms) {
+      REQUIRE(out.marker(m.producer_id, m.epoch, log_end++, m.result == commit) == status::ok);
+      REQUIRE(f.c.on_markers_written(m, now) == status::ok);
+    }
+  };
+  // A committed transaction: two batches and an offset commit.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 1) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 0, 1) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 2, 3) == status::ok);
+  log_end = 4;
+  REQUIRE(out.set_high_watermark(4) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 0, 10, 1) == status::ok);
+  CHECK(out.last_stable_offset() == 0);  // open transaction: nothing readable
+  CHECK(group.committed(0) == 0);        // pending offset: invisible
+  CHECK(f.c.unstable_offset(0));
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(group.committed(0) == 10);        // the commit decision is durable: the offset applies
+  CHECK(out.last_stable_offset() == 0);   // the data waits for its marker
+  write_markers(3);                        // commit marker at offset 4
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(out.last_stable_offset() == 0);   // marker at the HW: not yet below it
+  REQUIRE(out.set_high_watermark(5) == status::ok);
+  CHECK(out.last_stable_offset() == 5);
+  CHECK_FALSE(out.should_skip(f.pid, 2));
+  // An aborted transaction: data skipped by read_committed, its offset never applied.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 4) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 5, 6) == status::ok);
+  log_end = 7;
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 0, 20, 4) == status::ok);
+  REQUIRE(out.set_high_watermark(7) == status::ok);
+  CHECK(out.last_stable_offset() == 5);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 5) == status::ok);
+  write_markers(6);  // abort marker at offset 7
+  REQUIRE(out.set_high_watermark(8) == status::ok);
+  CHECK(out.last_stable_offset() == 8);
+  CHECK(out.should_skip(f.pid, 5));
+  CHECK(out.should_skip(f.pid, 6));
+  CHECK_FALSE(out.should_skip(f.pid, 3));
+  CHECK(group.committed(0) == 10);
+  CHECK_FALSE(f.c.unstable_offset(0));
+  // A timed-out transaction: fenced, aborted by poll; the zombie's epoch is refused by the leader.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 100) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 8, 8) == status::ok);
+  log_end = 9;
+  REQUIRE(out.set_high_watermark(9) == status::ok);
+  REQUIRE(f.c.poll(100 + tmo + 1) == 1);
+  write_markers(100 + tmo + 1);  // abort marker at 9, with the fence epoch
+  REQUIRE(out.set_high_watermark(10) == status::ok);
+  CHECK(out.last_stable_offset() == 10);
+  CHECK(out.should_skip(f.pid, 8));
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 7u, 100 + tmo + 2) == status::fenced);
 }
 
 // ------------------------------------------------------------------------------------------
