@@ -1505,7 +1505,8 @@ class txn_coordinator {
 
   /// After replay: timestamps from a previous boot's clock are clamped to now_ms (so a clock
   /// that restarted still times out and expires them); prepare_* transactions send their
-  /// markers again (and re-apply committed offsets, monotonic). Returns how many resumed.
+  /// markers again (and, with Hooks::apply_offset, re-apply committed offsets: monotonic).
+  /// Returns how many resumed.
   std::size_t resume(std::uint64_t now_ms) noexcept {
     std::size_t resumed = 0;
     for (std::size_t i = 0; i < Transactions; ++i) {
