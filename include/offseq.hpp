@@ -620,7 +620,10 @@ class commit_tracker {
 // size() + 1 words. The pool stays dense (a removed slot is refilled with the last one), so
 // expire and for_each_producer visit live producers only. Ids are hashed by Fibonacci hashing
 // (one multiply; the home word is the top bits), which spreads runs of sequential ids, the way
-// Kafka hands them out, almost evenly.
+// Kafka hands them out, almost evenly (ids are handed out by the broker, not chosen by peers;
+// colliding ids cost probes, never correctness). admit's common case, the next batch of a known
+// producer, is a short path the compiler inlines at the caller (one index word, one hot line,
+// one cold store); every other case is a call.
 //
 // sizeof = Producers * (24 + 16 * History) + 4 * (index_slots + 1), rounded up to the hot
 // slots' alignment: OFFSEQ_CACHE_LINE when 24 + 8 * History is a multiple of it (History = 5,
