@@ -148,6 +148,22 @@ $(BUILD)/target/$(1)/firmware.elf: $(patsubst examples/firmware/%.cpp,$(BUILD)/t
 endef
 $(foreach c,$(TARGET_CPUS),$(eval $(call target_cpu,$(c))))
 
+# A build that would call libatomic must fail, with a message that names the fix.
+# (cpu:file:expect) expect = fail or ok
+COMPILE_FAIL_CASES := cortex-m0plus:atomic_sync64:fail cortex-m3:atomic_sync64:fail cortex-m4:atomic_sync64:fail \
+                      cortex-m0plus:atomic_sync32:fail cortex-m3:atomic_sync32:ok cortex-m7:atomic_sync32:ok
+target-compile-fail: | deps-target
+	@mkdir -p $(BUILD)/target/compile_fail
+	@set -e; for c in $(COMPILE_FAIL_CASES); do \
+	  cpu=$${c%%:*}; rest=$${c#*:}; f=$${rest%%:*}; want=$${rest#*:}; \
+	  log=$(BUILD)/target/compile_fail/$$f-$$cpu.log; \
+	  if $(ARM_PREFIX)g++ -mcpu=$$cpu $(ARM_CXXFLAGS) $(WARN) -Iinclude -c tests/target/compile_fail/$$f.cpp \
+	       -o $(BUILD)/target/compile_fail/$$f-$$cpu.o >$$log 2>&1; then got=ok; else got=fail; fi; \
+	  if [ $$got != $$want ]; then cat $$log; echo "target-compile-fail: $$f for $$cpu: expected $$want, got $$got"; exit 1; fi; \
+	  if [ $$want = fail ] && ! grep -q 'critical_section_sync' $$log; then \
+	    cat $$log; echo "target-compile-fail: $$f for $$cpu failed without naming the fix"; exit 1; fi; \
+	done; echo "target-compile-fail: atomic_sync refused where it would call libatomic ($(words $(COMPILE_FAIL_CASES)) cases)"
+
 TARGET_ELFS := $(foreach c,$(TARGET_CPUS),$(BUILD)/target/$(c)/selftest.elf $(BUILD)/target/$(c)/firmware.elf)
 
 target-test: target-compile-fail $(TARGET_ELFS)
