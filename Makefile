@@ -164,6 +164,14 @@ target-compile-fail: | deps-target
 	    cat $$log; echo "target-compile-fail: $$f for $$cpu failed without naming the fix"; exit 1; fi; \
 	done; echo "target-compile-fail: atomic_sync refused where it would call libatomic ($(words $(COMPILE_FAIL_CASES)) cases)"
 
+# Flash/RAM per engine; the M4 table last, ending with the line the README quotes.
+size: | deps-target
+	@ARM_CXXFLAGS="$(ARM_CXXFLAGS)" ARM_CFLAGS="$(ARM_CFLAGS)" ARM_LDFLAGS="$(ARM_LDFLAGS)" ARM_LIBS="$(ARM_LIBS)" \
+	  scripts/target-size.sh cortex-m0plus $(BUILD)/size/cortex-m0plus
+	@echo
+	@ARM_CXXFLAGS="$(ARM_CXXFLAGS)" ARM_CFLAGS="$(ARM_CFLAGS)" ARM_LDFLAGS="$(ARM_LDFLAGS)" ARM_LIBS="$(ARM_LIBS)" \
+	  scripts/target-size.sh cortex-m4 $(BUILD)/size/cortex-m4
+
 TARGET_ELFS := $(foreach c,$(TARGET_CPUS),$(BUILD)/target/$(c)/selftest.elf $(BUILD)/target/$(c)/firmware.elf)
 
 target-test: target-compile-fail $(TARGET_ELFS)
