@@ -126,7 +126,7 @@ TARGET_HDRS  := $(wildcard tests/target/*.hpp) $(wildcard examples/firmware/*.hp
 FIRMWARE_SRCS := $(wildcard examples/firmware/*.cpp)
 FORBIDDEN_SYMS := ' (malloc|calloc|realloc|free|operator new|operator delete|__cxa_|_Unwind|__atomic_)'
 
-.PHONY: deps-target target-test target-compile-fail size
+.PHONY: deps-target target-test target-compile-fail target-clang size
 
 deps-target:
 	@$(DEPS) gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm
@@ -164,6 +164,17 @@ target-compile-fail: | deps-target
 	    cat $$log; echo "target-compile-fail: $$f for $$cpu failed without naming the fix"; exit 1; fi; \
 	done; echo "target-compile-fail: atomic_sync refused where it would call libatomic ($(words $(COMPILE_FAIL_CASES)) cases)"
 
+# The same sources with clang for ARM (-Werror), on arm-none-eabi-g++'s C++ headers.
+target-clang: | deps-target
+	@set -e; for cpu in cortex-m0plus cortex-m4; do \
+	  inc=$$($(ARM_PREFIX)g++ -mcpu=$$cpu -mthumb -xc++ -E -v /dev/null -o /dev/null 2>&1 \
+	    | sed -n '/search starts here/,/End of search/p' | grep -E 'c\+\+|arm-none-eabi/include$$' | sed 's/^ */-isystem /'); \
+	  for f in $(TARGET_SRCS) $(FIRMWARE_SRCS); do \
+	    clang++ --target=arm-none-eabi -mcpu=$$cpu $(filter-out -g,$(ARM_CXXFLAGS)) $(WARN) $$inc -Iinclude -Iplatform \
+	      -Iexamples/firmware -DOFFSEQ_TARGET_CPU='"'$$cpu'"' -fsyntax-only $$f; \
+	  done; \
+	done; echo "target-clang: tests/target and examples/firmware clean with clang++ -Werror (cortex-m0plus, cortex-m4)"
+
 # Flash/RAM per engine; the M4 table last, ending with the line the README quotes.
 size: | deps-target
 	@ARM_CXXFLAGS="$(ARM_CXXFLAGS)" ARM_CFLAGS="$(ARM_CFLAGS)" ARM_LDFLAGS="$(ARM_LDFLAGS)" ARM_LIBS="$(ARM_LIBS)" \
@@ -174,7 +185,7 @@ size: | deps-target
 
 TARGET_ELFS := $(foreach c,$(TARGET_CPUS),$(BUILD)/target/$(c)/selftest.elf $(BUILD)/target/$(c)/firmware.elf)
 
-target-test: target-compile-fail $(TARGET_ELFS)
+target-test: target-compile-fail target-clang $(TARGET_ELFS)
 	@if $(ARM_PREFIX)nm -C $(TARGET_ELFS) | grep -E $(FORBIDDEN_SYMS); then \
 	  echo "target-test: forbidden symbol in a target build (above)"; exit 1; fi
 	@echo "target-test: no malloc / operator new / __cxa_* / _Unwind* / __atomic_* in $(words $(TARGET_ELFS)) target images"

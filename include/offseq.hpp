@@ -469,7 +469,11 @@ class commit_tracker {
   static constexpr word block_mask = (word{1} << block_bits) - 1;
   static constexpr std::uint32_t owned_bit = 0x80000000u;
 
-  struct alignas(detail::cache_align) partition {
+  // Never below the members' own alignment: clang rejects an alignas that would lower it
+  // (OFFSEQ_CACHE_LINE 0 on Cortex-M).
+  static constexpr std::size_t partition_align =
+      detail::cache_align > alignof(cell<word>) ? detail::cache_align : alignof(cell<word>);
+  struct alignas(partition_align) partition {
     cell<word> head;
     cell<std::uint32_t> owner;  // 0: never assigned (generation 0 is never current)
     cell<std::uint32_t> dirty;
