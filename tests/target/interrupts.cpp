@@ -25,8 +25,10 @@ void systick_stop() { *syst_csr = 0; }
 
 // Main completes the even offsets block by block (16 offsets), each block's first offset last;
 // each interrupt completes the odd ones up to a few above main's latest. So both contexts set
-// bits in the same slot word above the floor, and a bit that a missing guard loses holds the
-// floor for ever (main then sees it stuck). The window is wide enough that main never waits.
+// bits in the same slot word above the floor, where a bit that a missing guard loses stays
+// visible: after each block main checks that every acknowledged completion is still known
+// (and the floor stays below a lost one until a commit covers it). The window is wide enough
+// that main never waits for the handler.
 constexpr std::int64_t offsets = 12000;
 constexpr std::size_t window = 4096;
 constexpr int per_tick = 512;            // at most this many completions per interrupt
