@@ -231,6 +231,17 @@ constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
   }
   return n;
 }
+
+// v % n for 1 <= n <= 65536 in 32-bit arithmetic (no 64-bit division on 32-bit cores):
+// 2^32 = r (mod n) folds the high half in; hi * r + lo < n^2 <= 2^32 - n, so nothing overflows.
+constexpr std::uint32_t mod_u64_small(std::uint64_t v, std::uint32_t n) noexcept {
+  const std::uint32_t r = (0xFFFFFFFFu % n + 1u) % n;
+  return (static_cast<std::uint32_t>(v >> 32) % n * r + static_cast<std::uint32_t>(v) % n) % n;
+}
+static_assert(mod_u64_small(~std::uint64_t{0}, 4097) == ~std::uint64_t{0} % 4097, "");
+static_assert(mod_u64_small(~std::uint64_t{0}, 65536) == ~std::uint64_t{0} % 65536, "");
+static_assert(mod_u64_small(0x0000FFFFFFFFFFFFull, 65535) == 0x0000FFFFFFFFFFFFull % 65535, "");
+static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 }  // namespace detail
 
 // ============================================================================================
@@ -249,9 +260,11 @@ constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
 //   head   = position (P bits, low) | change counter v (W-P bits, high). Every change of
 //            position is a CAS on head; assign/revoke add 1 to v, so a commit that read head
 //            before an assign cannot CAS it afterwards: commits are linearizable with fencing.
-//   owner  = 32 bits: bit 31 "no owner" | generation (31 bits) last handed out. assign()
+//   owner  = 32 bits: bit 31 "owned" | generation (31 bits) last handed out. assign()
 //            writes owner before bumping v; commit reads head before owner, so a commit that
 //            sees the old owner also holds a head that the bump will invalidate.
+// Every word starts at 0 (never assigned, position 0, empty slots), so a tracker with static
+// storage is zero-initialized: it lives in .bss, with no initial image in flash.
 //   slots  = S = ceil(Window/B)+1 words, each tag (block number, W-B bits) | B completion
 //            bits for offsets [tag*B, tag*B+B). Block b lives in slot b % S; the live window
 //            [pos, pos+Window) spans at most S blocks, so live blocks never share a slot, and a
@@ -307,7 +320,7 @@ class commit_tracker {
     do {
       const std::uint32_t last = cur & max_generation;
       next = last == max_generation ? 1u : last + 1u;
-    } while (!s.owner.compare_exchange(cur, next));
+    } while (!s.owner.compare_exchange(cur, next | owned_bit));
     s.head.fetch_add(version_one);  // after owner: see the class comment
     return next;
   }
@@ -316,7 +329,9 @@ class commit_tracker {
   void revoke(std::size_t p) noexcept {
     if (p >= Partitions) return;
     partition& s = parts_[p];
-    s.owner.fetch_or(no_owner_bit);
+    std::uint32_t cur = s.owner.load();  // clear "owned", keep the generation counter
+    while ((cur & owned_bit) && !s.owner.compare_exchange(cur, cur & max_generation)) {
+    }
     s.head.fetch_add(version_one);
   }
 
@@ -344,7 +359,7 @@ class commit_tracker {
     const partition& s = parts_[p];
     const std::uint64_t o = static_cast<std::uint64_t>(offset);
     const std::uint64_t block = o / block_bits;
-    const word slot = s.slots[block % slots_per_partition].load();
+    const word slot = s.slots[slot_of(block)].load();
     if (tag_of(slot) == block && (slot >> (o % block_bits)) & 1u) return true;
     // Not in the slot: either never completed, or the floor passed it and the slot was reused.
     return o < position_of(s.head.load());
@@ -409,7 +424,7 @@ class commit_tracker {
     for (std::size_t i = 0; i < Window; ++i) {
       const std::uint64_t o = floor + i;
       const std::uint64_t block = o / block_bits;
-      const word slot = s.slots[block % slots_per_partition].load();
+      const word slot = s.slots[slot_of(block)].load();
       if (tag_of(slot) == block && ((slot >> (o % block_bits)) & 1u))
         snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
     }
@@ -440,7 +455,7 @@ class commit_tracker {
   generation current_generation(std::size_t p) const noexcept {
     if (p >= Partitions) return 0;
     const std::uint32_t o = parts_[p].owner.load();
-    return (o & no_owner_bit) ? 0 : o;
+    return (o & owned_bit) ? (o & max_generation) : 0;
   }
 
   static constexpr std::size_t partitions() noexcept { return Partitions; }
@@ -452,11 +467,15 @@ class commit_tracker {
   static constexpr word position_mask = (word{1} << position_bits) - 1;
   static constexpr word version_one = word{1} << position_bits;
   static constexpr word block_mask = (word{1} << block_bits) - 1;
-  static constexpr std::uint32_t no_owner_bit = 0x80000000u;
+  static constexpr std::uint32_t owned_bit = 0x80000000u;
 
-  struct alignas(detail::cache_align) partition {
+  // Never below the members' own alignment: clang rejects an alignas that would lower it
+  // (OFFSEQ_CACHE_LINE 0 on Cortex-M).
+  static constexpr std::size_t partition_align =
+      detail::cache_align > alignof(cell<word>) ? detail::cache_align : alignof(cell<word>);
+  struct alignas(partition_align) partition {
     cell<word> head;
-    cell<std::uint32_t> owner{no_owner_bit};  // never assigned: generation 0 is never current
+    cell<std::uint32_t> owner;  // 0: never assigned (generation 0 is never current)
     cell<std::uint32_t> dirty;
     // All zero: every slot holds tag 0, which is block 0 in slot 0 and, in any other slot,
     // a block that cannot live there (block b lives in slot b % S), so it reads as empty.
@@ -464,6 +483,15 @@ class commit_tracker {
   };
 
   static constexpr bool valid_position(std::int64_t v) noexcept { return v >= 0 && v <= max_position; }
+  // block % S without a 64-bit division, which is a libgcc call (__aeabi_uldivmod) on 32-bit
+  // cores: with 32-bit words a block number fits the native word.
+  static constexpr std::size_t slot_of(std::uint64_t block) noexcept {
+    if constexpr (sizeof(word) <= sizeof(std::size_t)) {
+      return static_cast<std::size_t>(static_cast<word>(block)) % slots_per_partition;
+    } else {
+      return detail::mod_u64_small(block, static_cast<std::uint32_t>(slots_per_partition));
+    }
+  }
   static constexpr std::uint64_t position_of(word h) noexcept { return h & position_mask; }
   static constexpr word with_position(word h, std::uint64_t pos) noexcept {
     return static_cast<word>((h & ~position_mask) | static_cast<word>(pos));
@@ -473,14 +501,14 @@ class commit_tracker {
     return static_cast<word>((static_cast<word>(block) << block_bits) | bits);
   }
   static bool owns(const partition& s, generation g) noexcept {
-    return g != 0 && s.owner.load() == g;  // no_owner_bit set never equals a generation
+    return g != 0 && g <= max_generation && s.owner.load() == (g | owned_bit);
   }
 
   static void rewind(partition& s, std::int64_t position) noexcept {
     const std::uint64_t pos = static_cast<std::uint64_t>(position);
     const std::uint64_t first_block = pos / block_bits;
     for (std::uint64_t b = first_block; b < first_block + slots_per_partition; ++b)
-      s.slots[b % slots_per_partition].store(make_slot(b, 0));
+      s.slots[slot_of(b)].store(make_slot(b, 0));
     const word h = s.head.load();
     s.head.store(with_position(static_cast<word>(h + version_one), pos));
   }
@@ -521,7 +549,7 @@ class commit_tracker {
   }
 
   static void set_bits(partition& s, std::uint64_t block, word bits) noexcept {
-    cell<word>& slot = s.slots[block % slots_per_partition];
+    cell<word>& slot = s.slots[slot_of(block)];
     word cur = slot.load();
     for (;;) {
       if (tag_of(cur) == block) {
@@ -546,7 +574,7 @@ class commit_tracker {
       std::uint64_t pos = floor;
       for (std::size_t n = 0; n < slots_per_partition; ++n) {
         const std::uint64_t block = pos / block_bits;
-        const word slot = s.slots[block % slots_per_partition].load();
+        const word slot = s.slots[slot_of(block)].load();
         if (tag_of(slot) != block) break;
         const unsigned shift = static_cast<unsigned>(pos % block_bits);
         const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
@@ -2343,26 +2371,42 @@ class txn_index {
 //
 // sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~64 + MaxPayload + 20 + MaxUnit.
 // ============================================================================================
-#ifndef OFFSEQ_CRC32C_BITWISE
-#define OFFSEQ_CRC32C_BITWISE 0  // 1: no 1 KiB table (8x slower), for the smallest flash
+// CRC-32C lookup table, a flash/speed trade: 256 = byte table (1 KiB, fastest), 16 = nibble
+// table (64 bytes, about half the speed; the default on Cortex-M, where 1 KiB of flash counts
+// for more than a few cycles per byte), 0 = bitwise (no table, about 8x slower).
+// OFFSEQ_CRC32C_BITWISE 1 is the older spelling of 0. Every choice gives the same CRC.
+#ifndef OFFSEQ_CRC32C_TABLE
+#if defined(OFFSEQ_CRC32C_BITWISE) && OFFSEQ_CRC32C_BITWISE
+#define OFFSEQ_CRC32C_TABLE 0
+#elif defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || \
+    defined(__ARM_ARCH_8M_BASE__) || defined(__ARM_ARCH_8M_MAIN__)
+#define OFFSEQ_CRC32C_TABLE 16
+#else
+#define OFFSEQ_CRC32C_TABLE 256
+#endif
+#endif
+#if OFFSEQ_CRC32C_TABLE != 256 && OFFSEQ_CRC32C_TABLE != 16 && OFFSEQ_CRC32C_TABLE != 0
+#error "offseq: OFFSEQ_CRC32C_TABLE is 256, 16 or 0"
 #endif
 
 namespace detail {
 constexpr std::uint32_t crc32c_poly = 0x82F63B78u;  // Castagnoli, reflected
 
+// Entry i: the CRC register after shifting i through Bits steps (reflected).
+template <unsigned Bits>
 struct crc32c_table_t {
-  std::uint32_t v[256];
+  std::uint32_t v[1u << Bits];
   constexpr crc32c_table_t() noexcept : v{} {
-    for (std::uint32_t i = 0; i < 256; ++i) {
+    for (std::uint32_t i = 0; i < (1u << Bits); ++i) {
       std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+      for (unsigned k = 0; k < Bits; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
       v[i] = c;
     }
   }
 };
-#if !OFFSEQ_CRC32C_BITWISE
-inline constexpr crc32c_table_t crc32c_table{};
-#endif
+// Only the table the chosen implementation reads is odr-used, so only it reaches the image.
+inline constexpr crc32c_table_t<8> crc32c_table{};
+inline constexpr crc32c_table_t<4> crc32c_nibbles{};
 
 // Little-endian fixed-width encode/decode: the stored form never depends on the host.
 constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
@@ -2408,20 +2452,37 @@ constexpr bool get_varint(const std::uint8_t* p, std::size_t end, std::size_t* a
 }  // namespace detail
 
 namespace detail {
-template <class Byte>
-constexpr std::uint32_t crc32c_update(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
+template <unsigned Table, class Byte>
+constexpr std::uint32_t crc32c_with(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
   std::uint32_t c = ~crc;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint8_t b = static_cast<std::uint8_t>(p[i]);
-#if OFFSEQ_CRC32C_BITWISE
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
-#else
-    c = crc32c_table.v[(c ^ b) & 0xFFu] ^ (c >> 8);
-#endif
+    if constexpr (Table == 256) {
+      c = crc32c_table.v[(c ^ b) & 0xFFu] ^ (c >> 8);
+    } else if constexpr (Table == 16) {
+      c ^= b;
+      c = crc32c_nibbles.v[c & 0xFu] ^ (c >> 4);
+      c = crc32c_nibbles.v[c & 0xFu] ^ (c >> 4);
+    } else {
+      c ^= b;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+    }
   }
   return ~c;
 }
+template <class Byte>
+constexpr std::uint32_t crc32c_update(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
+  return crc32c_with<OFFSEQ_CRC32C_TABLE>(p, n, crc);
+}
+// The three implementations agree on every byte value, whichever one this build uses.
+constexpr bool crc32c_variants_agree() noexcept {
+  std::uint8_t all[256] = {};
+  for (std::size_t i = 0; i < 256; ++i) all[i] = static_cast<std::uint8_t>(255 - i);
+  const std::uint32_t ref = crc32c_with<0>(all, 256, 0);
+  return crc32c_with<16>(all, 256, 0) == ref && crc32c_with<256>(all, 256, 0) == ref &&
+         crc32c_with<16>("123456789", 9, 0) == 0xE3069283u && crc32c_with<0>("123456789", 9, 0) == 0xE3069283u;
+}
+static_assert(crc32c_variants_agree(), "offseq: CRC-32C table, nibble and bitwise variants differ");
 }  // namespace detail
 
 /// CRC-32C (Castagnoli) of n bytes, continuing from `crc` (0 to start).
