@@ -151,6 +151,9 @@ using properties = std::vector<std::pair<std::string, std::string>>;
 //  - Revocation. In-flight work of a revoked partition gets revoke_wait_ms to finish; what it
 //    finished is committed, then the partition is revoke()d in the tracker, which fences the
 //    stragglers (their complete() answers fenced and changes nothing).
+//  - Resets. If the fetch goes back by itself (auto.offset.reset after OFFSET_OUT_OF_RANGE: a
+//    log truncated or recreated below the committed offset), the tracker follows with reset()
+//    and a new generation instead of dropping every record below its floor forever.
 //  - Window. A record at or beyond committed + Window is not handed out (complete would answer
 //    window_full): it is held, the partition paused, and released once the floor has moved.
 // ============================================================================================
@@ -185,6 +188,7 @@ struct consumer_stats {
   std::uint64_t commit_failures = 0;  ///< partitions whose commit failed (kept pending)
   std::uint64_t parked = 0;         ///< records held because the window was full
   std::uint64_t assigns = 0, revokes = 0;
+  std::uint64_t resets = 0;         ///< the fetch position went back (auto.offset.reset): tracker reset()
   std::uint64_t fenced = 0;         ///< complete() answered fenced (straggler of a revoked owner)
 };
 
@@ -268,7 +272,18 @@ class consumer {
     if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
     if (!s.anchored) anchor(r.slot, s, m->offset);
     r.generation = s.generation;
-    if (m->offset < s.next_expected) return n;  // already handed out under this generation
+    if (m->offset < s.next_expected) {
+      // The fetch went back on its own: auto.offset.reset after OFFSET_OUT_OF_RANGE (the log
+      // was truncated or recreated below the committed offset). Follow it explicitly: reset()
+      // is the tracker's only way back, and the new generation fences work handed out before.
+      ++stats_.resets;
+      wait_inflight(s);
+      t_.reset(r.slot, m->offset);
+      s.generation = t_.assign(r.slot);
+      r.generation = s.generation;
+      s.next_expected = m->offset;
+      s.committed = -1;
+    }
     if (m->offset > s.next_expected) {
       // A gap (markers, compaction, aborted records): nothing will ever be delivered there.
       const status st = t_.complete_range(r.slot, s.next_expected, m->offset, s.generation);

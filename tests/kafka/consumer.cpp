@@ -319,6 +319,29 @@ TEST_CASE("consumer: a record beyond the completion window is held and released;
   CHECK(cl.committed("g", "t", 1)[0] == 100);
 }
 
+TEST_CASE("consumer: a committed offset beyond the log (topic recreated) resets to the beginning; nothing stalls or is skipped") {
+  mock::cluster cl;
+  cl.create_topic("t", 1);
+  cl.produce("t", 1, 30);
+  REQUIRE(cl.commit("g", "t", 0, 500) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  REQUIRE(cl.committed("g", "t", 1)[0] == 500);
+  tracker_t tr;
+  kafka::consumer<tracker_t> c(tr, {cl.brokers, "g", {"t"}, kSession, 1000, 5000, mock::quiet()});
+  REQUIRE(c.start() == status::ok);
+  std::set<std::int64_t> seen;
+  REQUIRE(wait_for([&] {
+    c.poll(20, [&](kafka::record&& r) {
+      seen.insert(r.offset);
+      CHECK(c.complete(r) == status::ok);
+    });
+    return tr.committed(0) == 30;
+  }, 20));
+  CHECK(seen.size() == 30);
+  CHECK(c.stats().resets == 1);
+  CHECK(c.commit() == status::ok);
+  CHECK(cl.committed("g", "t", 1)[0] == 30);  // the explicit way back, then forward again
+}
+
 TEST_CASE("to_status: librdkafka errors map to what the caller does next") {
   using kafka::to_status;
   CHECK(to_status(RD_KAFKA_RESP_ERR_NO_ERROR) == status::ok);

@@ -136,6 +136,19 @@ struct cluster {
     return out;
   }
 
+  /// Commits `offset` for the group as a standalone (group-less member) commit.
+  rd_kafka_resp_err_t commit(const std::string& group, const std::string& topic, int partition, std::int64_t offset) {
+    auto pr = props();
+    pr.emplace_back("group.id", group);
+    pr.emplace_back("enable.auto.commit", "false");
+    rd_kafka_t* c = make_client(RD_KAFKA_CONSUMER, pr);
+    auto l = offseq::kafka::detail::make_list(1);
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), partition)->offset = offset;
+    const rd_kafka_resp_err_t e = rd_kafka_commit(c, l.get(), 0);
+    rd_kafka_destroy(c);
+    return e;
+  }
+
   /// The group's committed offset for each partition (-1 when none).
   std::vector<std::int64_t> committed(const std::string& group, const std::string& topic, int partitions) {
     auto pr = props();
