@@ -8,6 +8,7 @@
 //   kafka::gateway<Table>       the receiver side of device links: each device batch admitted
 //                               once (sequence_table), forwarded with the idempotent producer,
 //                               acknowledged to the device only after Kafka acknowledged it
+//   kafka::producer_journal     the gateway's tables through offseq::journal (restart-safe)
 //
 // Threads: consumer::complete may be called from any thread; every other consumer method, and
 // every gateway method, from one thread (the one that polls). Callbacks (rebalance, delivery
@@ -950,6 +951,109 @@ class gateway {
   rd_kafka_t* rk_ = nullptr;
   bool crashed_ = false;
   gateway_stats stats_;
+};
+
+// ============================================================================================
+// producer_journal: the gateway's tables through offseq::journal
+//
+// One record (record_type::producer) per persisted producer, little-endian, independent of
+// the host's sizeof: partition (4) | producer_id (8) | epoch (2) | last_seen_ms (8) | count (1)
+// | count x (first_seq (4), last_seq (4), base_offset (8)). Replay: the last record of a
+// (partition, producer) wins. A full area is compacted to one record per live producer.
+// Single thread (the gateway's).
+// ============================================================================================
+template <class Table, class Journal>
+class producer_journal {
+ public:
+  using producer_snapshot = typename Table::producer_snapshot;
+  static constexpr std::size_t max_record = 23 + 16 * Table::history;
+  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::producer);
+
+  explicit producer_journal(Journal& j) : j_(j) {}
+
+  /// Mounts the journal (formats a blank one) and keeps the latest state of each producer.
+  status open() {
+    latest_.clear();
+    status st = j_.open([&](std::uint8_t t, const std::uint8_t* p, std::size_t n) { return apply(t, p, n); });
+    if (st == status::not_found) st = j_.format();
+    return st;
+  }
+  /// Loads every producer into the gateway (gateway::restore). Call after open().
+  template <class Gateway>
+  status load(Gateway& gw) const {
+    for (const auto& e : latest_) {
+      const status st = gw.restore(e.first.first, e.second);
+      if (st != status::ok) return st;
+    }
+    return status::ok;
+  }
+  /// The gateway's persist_fn: appends and syncs one producer's state.
+  status save(std::int32_t partition, const producer_snapshot& s) {
+    std::uint8_t buf[max_record];
+    const std::size_t n = encode(partition, s, buf);
+    status st = j_.append(type, buf, n);
+    if (st == status::table_full) {
+      st = j_.compact([&](Journal& j) {
+        std::uint8_t b[max_record];
+        for (const auto& e : latest_) {
+          if (e.first == std::make_pair(partition, s.producer_id)) continue;  // the new one follows
+          const status w = j.append(type, b, encode(e.first.first, e.second, b));
+          if (w != status::ok) return w;
+        }
+        return status::ok;
+      });
+      if (st == status::ok) st = j_.append(type, buf, n);
+    }
+    if (st == status::ok) st = j_.sync();
+    if (st == status::ok) latest_[{partition, s.producer_id}] = s;
+    return st;
+  }
+  std::size_t producers() const noexcept { return latest_.size(); }
+
+ private:
+  static void put(std::uint8_t*& p, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) *p++ = static_cast<std::uint8_t>(v >> (8 * i));
+  }
+  static std::uint64_t get(const std::uint8_t*& p, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(*p++) << (8 * i);
+    return v;
+  }
+  static std::size_t encode(std::int32_t partition, const producer_snapshot& s, std::uint8_t* out) {
+    std::uint8_t* p = out;
+    put(p, static_cast<std::uint32_t>(partition), 4);
+    put(p, static_cast<std::uint64_t>(s.producer_id), 8);
+    put(p, static_cast<std::uint16_t>(s.epoch), 2);
+    put(p, s.last_seen_ms, 8);
+    put(p, s.count, 1);
+    for (std::size_t k = 0; k < s.count; ++k) {
+      put(p, static_cast<std::uint32_t>(s.batches[k].first_seq), 4);
+      put(p, static_cast<std::uint32_t>(s.batches[k].last_seq), 4);
+      put(p, static_cast<std::uint64_t>(s.batches[k].base_offset), 8);
+    }
+    return static_cast<std::size_t>(p - out);
+  }
+  status apply(std::uint8_t t, const std::uint8_t* p, std::size_t n) {
+    if (t != type) return status::ok;  // another engine's record
+    if (n < 23) return status::corrupt;
+    producer_snapshot s{};
+    const std::int32_t partition = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
+    s.producer_id = static_cast<std::int64_t>(get(p, 8));
+    s.epoch = static_cast<std::int16_t>(static_cast<std::uint16_t>(get(p, 2)));
+    s.last_seen_ms = get(p, 8);
+    s.count = static_cast<std::uint8_t>(get(p, 1));
+    if (s.count > Table::history || n != 23 + 16 * static_cast<std::size_t>(s.count)) return status::corrupt;
+    for (std::size_t k = 0; k < s.count; ++k) {
+      s.batches[k].first_seq = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
+      s.batches[k].last_seq = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
+      s.batches[k].base_offset = static_cast<std::int64_t>(get(p, 8));
+    }
+    latest_[{partition, s.producer_id}] = s;
+    return status::ok;
+  }
+
+  Journal& j_;
+  std::map<std::pair<std::int32_t, std::int64_t>, producer_snapshot> latest_;
 };
 
 }  // namespace kafka

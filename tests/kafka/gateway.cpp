@@ -8,6 +8,8 @@
 #include <random>
 #include <set>
 
+#include <sim_flash.hpp>
+
 #include "mock_cluster.hpp"
 
 using offseq::status;
@@ -180,15 +182,18 @@ TEST_CASE("gateway: broker errors on produce are retried by the idempotent produ
   check_exactly_once(cl, "out", 2, f);
 }
 
-TEST_CASE("gateway: a crash with batches in Kafka but not yet recorded; restart restores + recovers, retries stay single") {
+TEST_CASE("gateway: a crash with batches in Kafka but not yet journaled; restart loads the journal + recovers, retries stay single") {
   mock::cluster cl;
   cl.create_topic("out", 2);
   fleet f(6, 40, 0.0);
-  std::map<std::pair<std::int32_t, std::int64_t>, table_t::producer_snapshot> journal;  // durable
-  auto persist = [&](std::int32_t p, const table_t::producer_snapshot& s) {
-    journal[{p, s.producer_id}] = s;
-    return status::ok;
-  };
+  // The gateway's state on (simulated) flash: two 4 KiB areas, compacted as they fill.
+  offseq::sim::sim_flash flash(8192, 4096, 8);
+  using journal_t = offseq::journal<offseq::sim::sim_flash>;
+  auto j1 = std::make_unique<journal_t>(flash);
+  auto pj1 = std::make_unique<kafka::producer_journal<table_t, journal_t>>(*j1);
+  REQUIRE(pj1->open() == status::ok);
+  const std::uint64_t gen_before = j1->generation();
+  auto persist = [&](std::int32_t p, const table_t::producer_snapshot& s) { return pj1->save(p, s); };
   {
     gateway_t gw({cl.brokers, "out", 2, 30000, 5000, mock::quiet()}, f.on_ack(), persist);
     REQUIRE(gw.start() == status::ok);
@@ -205,9 +210,16 @@ TEST_CASE("gateway: a crash with batches in Kafka but not yet recorded; restart 
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     gw.crash();
   }
+  CHECK(j1->generation() > gen_before);  // the areas filled up and were compacted
+  // Reboot: a new journal mounts the same flash, the new gateway loads what it finds.
+  pj1.reset();
+  j1 = std::make_unique<journal_t>(flash);
+  pj1 = std::make_unique<kafka::producer_journal<table_t, journal_t>>(*j1);
+  REQUIRE(pj1->open() == status::ok);
+  CHECK(pj1->producers() == 6);
   gateway_t gw2({cl.brokers, "out", 2, 30000, 5000, mock::quiet()}, f.on_ack(), persist);
   REQUIRE(gw2.start() == status::ok);
-  for (const auto& e : journal) REQUIRE(gw2.restore(e.first.first, e.second) == status::ok);
+  REQUIRE(pj1->load(gw2) == status::ok);
   REQUIRE(gw2.recover(kafka::detail::now_ms()) == status::ok);
   CHECK(gw2.stats().recovered > 0);  // batches that landed just before the crash
   REQUIRE(run_until([&] {
