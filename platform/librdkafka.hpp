@@ -408,6 +408,9 @@ class consumer {
   // Reads the group's committed offsets and sets each partition's fetch offset to exactly the
   // position the tracker is restored to.
   void on_assign(rd_kafka_topic_partition_list_t* parts) {
+    // A partition paused while held, revoked and now assigned again would otherwise stay
+    // paused (librdkafka keeps the pause on the partition object): nothing would be fetched.
+    rd_kafka_resume_partitions(rk_, parts);
     const rd_kafka_resp_err_t e = rd_kafka_committed(rk_, parts, cfg_.rpc_timeout_ms);
     if (e) last_error_ = to_status(e);
     for (int i = 0; i < parts->cnt; ++i) {
@@ -465,6 +468,11 @@ class consumer {
     if (list->cnt > 0) commit_list(list.get());
     for (std::size_t p : revoked) {
       slot_state& s = slots_[p];
+      if (s.held) {
+        detail::list_ptr l = detail::make_list(1);
+        rd_kafka_topic_partition_list_add(l.get(), s.topic.c_str(), s.partition);
+        rd_kafka_resume_partitions(rk_, l.get());
+      }
       t_.revoke(p);  // fences stragglers still running
       s.owned = false;
       s.held = false;

@@ -67,10 +67,13 @@ struct member {
   std::deque<kafka::record> queue;
   std::vector<std::thread> workers;
   std::thread poller;
+  kafka::consumer_stats before_close{};  // taken on the poll thread before the final close
+  std::string protocol;
+  std::size_t owned_before_close = 0;
 
   member(const mock::cluster& cl, ledger& l, const std::string& group, const std::vector<std::string>& topics, int workers_n,
-         int delay_us)
-      : c(tracker, kafka::consumer_config{cl.brokers, group, topics, kSession, 2000, 5000, mock::quiet()}),
+         int delay_us, kafka::properties extra = mock::quiet())
+      : c(tracker, kafka::consumer_config{cl.brokers, group, topics, kSession, 2000, 5000, extra}),
         led(l),
         max_delay_us(delay_us) {
     c.on_commit([this](const std::string&, std::int32_t p, std::int64_t pos) { led.on_commit(p, pos); });
@@ -116,6 +119,9 @@ struct member {
       cv.notify_all();
     }
     for (auto& w : workers) w.join();
+    before_close = c.stats();
+    owned_before_close = c.owned();
+    if (c.handle()) protocol = rd_kafka_rebalance_protocol(c.handle());
     if (crash) c.crash();
     else c.close();
   }
@@ -245,8 +251,40 @@ TEST_CASE("consumer: a rebalance moves partitions to a new member; nothing lost,
   }, 10));
   a.finish();
   b.finish();
-  CHECK(a.c.stats().revokes >= 1);  // a gave partitions up
-  CHECK(b.c.stats().assigns >= 1);
+  CHECK(a.protocol == "EAGER");
+  CHECK(a.before_close.revokes >= 4);  // eager: a gave up all 4 when b joined, got 2 back
+  CHECK(a.owned_before_close == 2);
+  CHECK(b.owned_before_close == 2);
+  CHECK(b.before_close.assigns >= 1);
+  CHECK(led.violations == 0);
+  CHECK(cl.committed("g", "t", 4) == ends);
+}
+
+TEST_CASE("consumer: a cooperative-sticky rebalance (incremental assign/unassign) to a new member; nothing lost") {
+  auto coop = mock::quiet();
+  coop.emplace_back("partition.assignment.strategy", "cooperative-sticky");
+  mock::cluster cl;
+  cl.create_topic("t", 4);
+  const auto ends = cl.produce("t", 4, 2000);
+  ledger led;
+  member a(cl, led, "g", {"t"}, 2, 1500, coop);
+  REQUIRE(wait_for([&] {
+    std::lock_guard<std::mutex> g(led.m);
+    return led.times > 200;
+  }, 20));
+  member b(cl, led, "g", {"t"}, 2, 500, coop);
+  REQUIRE(wait_for([&] { return led.all_processed(ends); }, 60));
+  CHECK(wait_for([&] {
+    const auto com = cl.committed("g", "t", 4);
+    return com == ends;
+  }, 10));
+  a.finish();
+  b.finish();
+  CHECK(a.protocol == "COOPERATIVE");  // incremental_assign / incremental_unassign path
+  CHECK(a.before_close.revokes >= 1);
+  CHECK(a.owned_before_close == 2);
+  CHECK(b.owned_before_close == 2);
+  CHECK(b.before_close.assigns >= 1);
   CHECK(led.violations == 0);
   CHECK(cl.committed("g", "t", 4) == ends);
 }
