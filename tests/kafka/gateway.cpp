@@ -197,7 +197,13 @@ TEST_CASE("gateway: a crash with batches in Kafka but not yet journaled; restart
   {
     gateway_t gw({cl.brokers, "out", 2, 30000, 5000, mock::quiet()}, f.on_ack(), persist);
     REQUIRE(gw.start() == status::ok);
-    for (int i = 0; i < 15; ++i) f.round(gw);
+    // 60 batches: ~128 journal bytes each, more than one 4 KiB area holds.
+    REQUIRE(run_until([&] {
+      f.round(gw);
+      int acked = 0;
+      for (const auto& d : f.devs) acked += d.sent;
+      return acked >= 60;
+    }, 20));
     REQUIRE(gw.flush(5000) == status::ok);  // every device acked: none has a batch out
     // Every device sends its next batch; librdkafka delivers them to Kafka, but the gateway
     // dies before serving the delivery reports: Kafka has them, the table and the journal not.
