@@ -488,13 +488,15 @@ class commit_tracker {
   // Moves the position up to `next` (commit, or a range starting at or below the floor).
   status raise_to(partition& s, std::int64_t next, generation g) noexcept {
     word h = s.head.load();
+    word nh;
     for (;;) {
       if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
       if (static_cast<std::uint64_t>(next) <= position_of(h)) return status::stale;
-      if (s.head.compare_exchange(h, with_position(h, static_cast<std::uint64_t>(next)))) break;
+      nh = with_position(h, static_cast<std::uint64_t>(next));
+      if (s.head.compare_exchange(h, nh)) break;
     }
     mark_dirty(s);
-    advance(s);
+    advance_from(s, nh);  // the head we wrote: a reload would only cost another miss
     return status::ok;
   }
 
@@ -539,8 +541,9 @@ class commit_tracker {
   // Absorbs contiguous completed offsets at the floor. Anyone may help: the bits are facts
   // and the CAS keeps the change counter, so ownership is untouched. Loops until no
   // completion sits at the floor, so the last completer always leaves the floor past it.
-  static void advance(partition& s) noexcept {
-    word h = s.head.load();
+  static void advance(partition& s) noexcept { advance_from(s, s.head.load()); }
+  // h: a value head held; a stale one only costs a failed CAS, which reloads it.
+  static void advance_from(partition& s, word h) noexcept {
     for (;;) {
       const std::uint64_t floor = position_of(h);
       std::uint64_t pos = floor;
