@@ -99,5 +99,17 @@ $(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | d
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
 
+# ---------------------------------------------------------------- README usage example (issue 2)
+# The README's usage example is examples/quickstart/main.cpp, verbatim: `make test` compares the
+# code block after `<!-- example:quickstart -->` with the file and runs the program.
+readme-check: $(BUILD)/examples/quickstart
+	@awk '/^<!-- example:quickstart -->/{f=1;next} f&&/^```cpp/{b=1;next} b&&/^```/{exit} b' README.md \
+	  | diff -u examples/quickstart/main.cpp - \
+	  || { echo "readme-check: the README's usage example differs from examples/quickstart/main.cpp (above)"; exit 1; }
+	@$(BUILD)/examples/quickstart >/dev/null || { echo "readme-check: examples/quickstart failed"; exit 1; }
+	@echo "readme-check: README usage example == examples/quickstart/main.cpp, and it runs"
+test: readme-check
+.PHONY: readme-check
+
 clean:
 	rm -rf $(BUILD)
