@@ -224,11 +224,10 @@ class run {
     }
     threads_.emplace_back([this] { committer(); });
     for (std::size_t i = 0; i < kInstances; ++i) {
-      threads_.emplace_back([this, i] { fetcher(i); });
+      threads_.emplace_back([this, i, seed = static_cast<unsigned>(rng_())] { fetcher(i, seed); });
       for (std::size_t w = 0; w < kWorkersPerInstance; ++w)
-        threads_.emplace_back([this, i, w] { worker(i, static_cast<unsigned>(rng_seed_ + 16 * i + w)); });
+        threads_.emplace_back([this, i, seed = static_cast<unsigned>(rng_())] { worker(i, seed); });
     }
-    ++rng_seed_;
   }
 
   void join() {
@@ -264,12 +263,12 @@ class run {
     }
   }
 
-  void fetcher(std::size_t me) {
+  void fetcher(std::size_t me, unsigned seed) {
     instance& in = inst_[me];
     tracker_t& t = *tracker_;
     std::uint32_t gen[kPartitions] = {};
     std::int64_t pos[kPartitions] = {};
-    std::mt19937 rng(static_cast<unsigned>(rng_seed_ * 7 + me));
+    std::mt19937 rng(seed);
     std::vector<item> batch;
     while (!stop_.load() && !crash_.load()) {
       bool fetched = false;
@@ -381,7 +380,6 @@ class run {
   const policy pol_;
   const std::int64_t per_;
   std::mt19937_64 rng_;
-  unsigned rng_seed_ = 1;
   flash_t flash_;
   std::vector<std::atomic<std::uint16_t>> processed_;
   std::vector<event> events_;

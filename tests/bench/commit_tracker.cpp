@@ -209,6 +209,8 @@ int main(int argc, char** argv) {
   const double a = get("BM_a_tracker_commit"), ab = get("BM_a_baseline_atomic_cas_max");
   const double b = get("BM_b_tracker_complete"), bb = get("BM_b_baseline_mutex_map");
   const double c = get("BM_c_tracker_two_threads"), cb = get("BM_c_baseline_mutex_map_two_threads");
+  std::fflush(stdout);
+  std::printf("\n");
   if (a > 0 && ab > 0)
     std::printf("commit_tracker (a) commit, 16 partitions: %.2f ns vs cas-max %.2f ns = %.2fx the time (goal <= 1.3x) %s\n",
                 a, ab, a / ab, a / ab <= 1.3 ? "PASS" : "MISS");
