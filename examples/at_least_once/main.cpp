@@ -1,4 +1,4 @@
-// at_least_once: 1,000,000 messages, out-of-order workers on several threads, crashes (state lost, restored from flash), rebalances with fencing — lost = 0; the naive "commit what was read" policy loses messages on the same workload.
+// at_least_once: 1,000,000 messages, out-of-order workers on several threads, crashes (state lost, restored from a journal file), rebalances with fencing — lost = 0; the naive "commit what was read" policy loses messages on the same workload.
 //
 // The pieces (one process; a crash is simulated by stopping every thread and destroying the
 // in-memory state):
@@ -12,20 +12,20 @@
 //                naive policy: the fetcher commit()s the position it has read (Kafka's
 //                auto-commit of the poll position); workers report nothing.
 //   committer    every 200 µs: drain() says which positions moved, tracker_log::flush()
-//                makes the tracker's snapshot durable in a journal on a simulated NOR flash
-//                (platform/sim_flash.hpp; a file would do the same through the Storage concept).
+//                makes the tracker's snapshot durable in a journal in a temporary file
+//                (write + fdatasync; the journal's Storage concept, as flash would be).
 //   crashes      at random points: every thread stops where it is, the tracker is destroyed;
-//                half of them cut the flash's power in the middle of a flush first. Restart:
-//                tracker_log::load() from the flash, assign every partition again.
+//                half of them cut the power in the middle of a flush first (the record in the
+//                file is torn). Restart: tracker_log::load() from the file, assign every
+//                partition again.
 //   rebalances   at random points 1..3 partitions move to the other instance: assign() hands a
 //                new generation (the old owner's completions are fenced from then on), the old
 //                owner drops what it fetched for them, the new owner reads from committed().
 // Checked at the end, per run: every message processed at least once (lost = 0), a durable
 // position never lower than one reported durable before (commit regressions = 0), and a final
-// restart from the flash restoring every partition at its end. Exit status 1 if offseq fails.
+// restart from the file restoring every partition at its end. Exit status 1 if offseq fails.
 // Usage: at_least_once [seed=1] [messages=1000000] [crashes=5] [rebalances=6]
 #include <offseq.hpp>
-#include <sim_flash.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 using offseq::status;
@@ -55,9 +56,85 @@ constexpr std::size_t kQueueCap = 512;  // fetched but not yet handled, per inst
 constexpr unsigned kWorkSpin = 4096;    // a message's work: up to this many idle loop turns
 
 using tracker_t = offseq::commit_tracker<kPartitions, kWindow>;
-using flash_t = offseq::sim::sim_flash;
-using journal_t = offseq::journal<flash_t, 512, 8>;
 using log_t = offseq::tracker_log<tracker_t>;
+
+// The journal's Storage concept over a temporary file (deleted on exit): erased bytes read 0xFF
+// as on flash, a write lands with pwrite, sync() is fdatasync. cut_after(n) simulates a power
+// cut: the next n bytes of writes land, the write in progress stops there (a torn record) and
+// every call fails with io_error until power_on().
+class file_storage {
+ public:
+  explicit file_storage(std::size_t size) : size_(size) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir != nullptr && *dir != 0 ? dir : "/tmp") + "/offseq_at_least_once_XXXXXX";
+    fd_ = mkstemp(&path_[0]);
+    if (fd_ < 0 || erase(0, size_) != status::ok) {
+      std::perror("at_least_once: journal file");
+      std::exit(2);
+    }
+  }
+  ~file_storage() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  file_storage(const file_storage&) = delete;
+  file_storage& operator=(const file_storage&) = delete;
+
+  std::size_t size() const noexcept { return size_; }
+  std::size_t erase_block() const noexcept { return 4096; }
+  std::size_t program_unit() const noexcept { return 1; }
+  status read(std::size_t addr, void* dst, std::size_t n) noexcept {
+    if (!powered_) return status::io_error;
+    if (addr > size_ || n > size_ - addr) return status::invalid_argument;
+    return pread(fd_, dst, n, static_cast<off_t>(addr)) == static_cast<ssize_t>(n) ? status::ok : status::io_error;
+  }
+  status write(std::size_t addr, const void* src, std::size_t n) noexcept {
+    if (!powered_) return status::io_error;
+    if (addr > size_ || n > size_ - addr) return status::invalid_argument;
+    std::size_t land = n;
+    if (cut_armed_ && cut_left_ < n) land = cut_left_;
+    if (land != 0 && pwrite(fd_, src, land, static_cast<off_t>(addr)) != static_cast<ssize_t>(land)) return status::io_error;
+    if (land < n) {  // the power went in the middle of this write
+      powered_ = false;
+      return status::io_error;
+    }
+    if (cut_armed_) cut_left_ -= n;
+    return status::ok;
+  }
+  status erase(std::size_t addr, std::size_t n) noexcept {
+    if (!powered_) return status::io_error;
+    if (addr % erase_block() || n % erase_block() || addr > size_ || n > size_ - addr) return status::invalid_argument;
+    const std::vector<std::uint8_t> ff(n, 0xFF);
+    if (pwrite(fd_, ff.data(), n, static_cast<off_t>(addr)) != static_cast<ssize_t>(n)) return status::io_error;
+    ++erases_;
+    return status::ok;
+  }
+  status sync() noexcept {
+    if (!powered_) return status::io_error;
+    return fdatasync(fd_) == 0 ? status::ok : status::io_error;
+  }
+
+  void cut_after(std::size_t bytes) noexcept {
+    cut_armed_ = true;
+    cut_left_ = bytes;
+  }
+  void power_on() noexcept {
+    powered_ = true;
+    cut_armed_ = false;
+  }
+  std::uint64_t erases() const noexcept { return erases_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::size_t size_;
+  std::string path_;
+  int fd_ = -1;
+  bool powered_ = true, cut_armed_ = false;
+  std::size_t cut_left_ = 0;
+  std::uint64_t erases_ = 0;
+};
+
+using journal_t = offseq::journal<file_storage, 512, 8>;
 
 enum class policy { offseq, naive };
 
@@ -98,7 +175,7 @@ class run {
       : pol_(pol),
         per_(messages / static_cast<std::int64_t>(kPartitions)),
         rng_(seed),
-        flash_(64 * 1024, 4096, 8),
+        file_(64 * 1024),
         processed_(static_cast<std::size_t>(per_) * kPartitions) {
     for (auto& c : processed_) c.store(0, std::memory_order_relaxed);
     // Events at random points of the progress (sum of committed positions), in random order.
@@ -144,7 +221,7 @@ class run {
     stop_.store(true);
     join();  // the committer's last flush runs on stop
     res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // A last restart: what the flash holds must put every partition at its end.
+    // A last restart: what the file holds must put every partition at its end.
     boot(false);
     for (std::size_t p = 0; p < kPartitions; ++p) res_.reload_ok &= tracker_->committed(p) == per_;
     for (const auto& c : processed_) {
@@ -191,11 +268,11 @@ class run {
     std::fflush(stdout);
   }
 
-  // (Re)start from the flash: a fresh tracker, the journal replayed into it, every partition
+  // (Re)start from the file: a fresh tracker, the journal replayed into it, every partition
   // assigned again to the instance that owned it.
   void boot(bool first) {
     tracker_ = std::make_unique<tracker_t>();
-    journal_ = std::make_unique<journal_t>(flash_);
+    journal_ = std::make_unique<journal_t>(file_);
     log_ = std::make_unique<log_t>();
     status s = log_t::load(*journal_, *tracker_);
     if (first && s == status::not_found) s = journal_->format();
@@ -238,7 +315,7 @@ class run {
   void crash() {
     ++res_.crashes;
     if (rng_() % 2 == 0) {
-      // Power goes in the middle of the next flush: a torn record on the flash.
+      // Power goes in the middle of the next flush: a torn record in the file.
       cut_at_.store(static_cast<std::int64_t>(rng_() % 160));
       for (int i = 0; i < 200 && !power_lost_.load(); ++i) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
@@ -246,7 +323,7 @@ class run {
     join();
     if (power_lost_.exchange(false)) ++res_.power_cuts;
     cut_at_.store(-1);
-    flash_.power_on();
+    file_.power_on();
     boot(false);
     start();
   }
@@ -361,10 +438,10 @@ class run {
       const std::size_t moved = t.drain([](std::size_t, std::int64_t) { return true; });
       if (moved != 0 || last) {
         const std::int64_t cut = cut_at_.exchange(-1);
-        if (cut >= 0) flash_.cut_after(static_cast<std::uint64_t>(cut));
-        const std::uint64_t erases = flash_.erases();
+        if (cut >= 0) file_.cut_after(static_cast<std::size_t>(cut));
+        const std::uint64_t erases = file_.erases();
         const status s = log_->flush(*journal_, t);
-        if (flash_.erases() != erases) ++res_.compactions;
+        if (file_.erases() != erases) ++res_.compactions;
         if (s != status::ok) {  // the power is gone: this process is dead, wait for the crash
           power_lost_.store(true);
           return;
@@ -380,7 +457,7 @@ class run {
   const policy pol_;
   const std::int64_t per_;
   std::mt19937_64 rng_;
-  flash_t flash_;
+  file_storage file_;
   std::vector<std::atomic<std::uint16_t>> processed_;
   std::vector<event> events_;
   std::unique_ptr<tracker_t> tracker_;
@@ -429,6 +506,7 @@ int main(int argc, char** argv) {
   std::printf("at_least_once: seed %llu, %s messages in %zu partitions, %zu instances x %zu workers, window %zu\n",
               static_cast<unsigned long long>(seed), grouped(static_cast<std::uint64_t>(messages)).c_str(), kPartitions,
               kInstances, kWorkersPerInstance, kWindow);
+  std::printf("durable state: a journal in a 64 KiB temporary file per run (pwrite + fdatasync per commit)\n");
   run a(policy::offseq, seed, messages, crashes, rebalances);
   const result ro = a.finish(a.go());
   print("offseq", ro);
@@ -439,7 +517,7 @@ int main(int argc, char** argv) {
   bool ok = true;
   if (ro.lost != 0 || ro.regressions != 0 || ro.errors != 0 || !ro.reload_ok) ok = false;
   if (ok) {
-    std::printf("offseq: every message processed at least once, no durable position went back, the flash restores "
+    std::printf("offseq: every message processed at least once, no durable position went back, the file restores "
                 "every partition at its end.%s\n",
                 rn.lost != 0 ? " The naive policy lost messages on the same workload." : "");
   } else {
