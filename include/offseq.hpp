@@ -323,7 +323,10 @@ class commit_tracker {
   /// In-order processing finished everything below `next`.
   status commit(std::size_t p, std::int64_t next, generation g) noexcept {
     if (p >= Partitions || !valid_position(next)) return status::invalid_argument;
-    return raise_to(parts_[p], next, g, false);
+    partition& s = parts_[p];
+    const word h = s.head.load();
+    if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
+    return raise_to(s, h, next, g, false);
   }
 
   /// Offset `offset` alone is processed (workers finish out of order).
@@ -488,15 +491,15 @@ class commit_tracker {
   // Moves the position up to `next` (commit, or a range starting at or below the floor).
   // look_ahead: go straight past completions already recorded at `next` (one CAS instead of
   // two when workers finish out of order; in-order commits rarely find any, so they skip it).
-  static status raise_to(partition& s, std::int64_t next, generation g, bool look_ahead) noexcept {
-    word h = s.head.load();
+  // h: head as the caller read it, then found g owning p (owner read after head).
+  static status raise_to(partition& s, word h, std::int64_t next, generation g, bool look_ahead) noexcept {
     word nh;
     for (;;) {
-      if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
       if (static_cast<std::uint64_t>(next) <= position_of(h)) return status::stale;
       const std::uint64_t to = static_cast<std::uint64_t>(next);
       nh = with_position(h, look_ahead ? contiguous_end(s, to) : to);
       if (s.head.compare_exchange(h, nh)) break;
+      if (!owns(s, g)) return status::fenced;  // h was reloaded by the failed CAS: owner after it
     }
     mark_dirty(s);
     advance_from(s, nh);  // the head we wrote: a reload would only cost another miss
@@ -509,7 +512,7 @@ class commit_tracker {
     const std::uint64_t floor = position_of(h);
     const std::uint64_t f = static_cast<std::uint64_t>(first), e = static_cast<std::uint64_t>(end);
     if (f == e) return status::stale;
-    if (f <= floor) return raise_to(s, end, g, true);
+    if (f <= floor) return raise_to(s, h, end, g, true);
     if (e > floor + Window) return status::window_full;
     // The bits are facts ("processed"), so once the checks passed they are recorded even if
     // an assign lands meanwhile: the call started before that assign returned (CONTRACT).
