@@ -544,6 +544,11 @@ class commit_tracker {
     if (e > floor + Window) return status::window_full;
     // The bits are facts ("processed"), so once the checks passed they are recorded even if
     // an assign lands meanwhile: the call started before that assign returned (CONTRACT).
+    if (e == f + 1) {  // complete(): one bit, no range arithmetic
+      set_bits(s, f / block_bits, static_cast<word>(word{1} << (f % block_bits)));
+      advance(s);
+      return status::ok;
+    }
     for (std::uint64_t block = f / block_bits; block * block_bits < e; ++block) {
       const std::uint64_t lo = block * block_bits > f ? block * block_bits : f;
       const std::uint64_t hi = (block + 1) * block_bits < e ? (block + 1) * block_bits : e;
