@@ -99,5 +99,8 @@ $(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | d
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
 
+# ---------------------------------------------------------------- journal: fuzzing, bench libs
+BENCH_LIBS_journal := -lsqlite3
+
 clean:
 	rm -rf $(BUILD)
