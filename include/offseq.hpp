@@ -2169,6 +2169,15 @@ class txn_index {
 // back to older state.
 //
 // sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~64 + MaxPayload + 20 + MaxUnit.
+//
+// Engine records, one class per engine (each: static apply() for open's visitor, load(),
+// write_snapshot() for the compaction writer, and a durable flush/append):
+//   tracker_log<commit_tracker>      0x10  positions + completion windows of changed partitions
+//   producer_log<sequence_table>     0x20  changed producers with every retained batch, removals
+//   txn_log<txn_coordinator>         0x30  the coordinator's write-ahead records (its log hook)
+//   txn_index_log<txn_index>         0x38  whole-index snapshots, written when it changed
+// Several engines share one journal: the compaction writer calls every write_snapshot, the
+// open visitor every apply (each ignores the others' types). Payload layouts: README.
 // ============================================================================================
 #ifndef OFFSEQ_CRC32C_BITWISE
 #define OFFSEQ_CRC32C_BITWISE 0  // 1: no 1 KiB table (8x slower), for the smallest flash
