@@ -1019,9 +1019,12 @@ constexpr const char* to_string(txn_state s) noexcept {
 //     answers concurrent_transactions. A hook failure (io_error) leaves the coordinator unchanged.
 //   - end_txn returns ok once prepare_* is durable; markers then go out through
 //     Hooks::send_marker; every partition's acknowledgement comes back through
-//     on_markers_written; when all are in (and, for a commit, every pending offset was applied
-//     through Hooks::apply_offset) complete_* is logged. Nothing is dropped while the transport
-//     or the log fails: poll() re-sends and re-logs until it goes through.
+//     on_markers_written; when all are in (and, for a commit with Hooks::apply_offset, every
+//     pending offset was applied through it) complete_* is logged. Nothing is dropped while the
+//     transport or the log fails: poll() re-sends and re-logs until it goes through.
+//   - A call that returns anything but ok changes nothing, with one exception taken from Kafka:
+//     init_producer_id on an ongoing transaction fences it (epoch + 1) and starts its abort,
+//     then answers concurrent_transactions (the producer retries; the retry bumps again).
 //   - Producer id + epoch fencing, Kafka's expected-epoch retry rule (KIP-360), epoch exhaustion
 //     at 32766 rotating to a fresh producer id, fence-and-abort of an ongoing transaction on
 //     re-init and on timeout.
@@ -1045,9 +1048,16 @@ constexpr const char* to_string(txn_state s) noexcept {
 //        ok + a producer id >= 0 never handed out before (the allocator persists itself, as
 //        Kafka's ProducerIdManager does). Anything else: the request fails with that status.
 //   status apply_offset(std::uint32_t group_partition, std::int64_t next_offset) noexcept;
-//        the commit marker of an offsets partition: make next_offset the committed position of
-//        group_partition, monotonically (e.g. commit_tracker::commit). ok or stale = applied;
-//        anything else = retried by poll() (the transaction stays prepare_commit meanwhile).
+//        optional (detected; applies_offsets says which). The commit marker of an offsets
+//        partition: make next_offset the committed position of group_partition, monotonically
+//        (e.g. commit_tracker::commit). ok or stale = applied; anything else = retried by poll()
+//        (the transaction stays prepare_commit meanwhile).
+//        Absent: the coordinator only keeps the offsets. The committed ones are the offsets[] of
+//        the id's prepare_commit record, durable before end_txn returns ok (as Kafka's offsets
+//        live in its log): the caller applies them from that record, monotonically (recovery
+//        hands the same record back). A commit then completes on its markers alone, and
+//        unstable_offset stays true until complete_commit (the coordinator cannot see the
+//        caller apply them). The CONTRACT's three hooks are the ones above this one.
 // --------------------------------------------------------------------------------------------
 
 namespace detail {
@@ -1063,6 +1073,15 @@ template <class H, class = void>
 struct hooks_async_log : std::false_type {};
 template <class H>
 struct hooks_async_log<H, std::void_t<decltype(H::async_log)>> : std::integral_constant<bool, H::async_log> {};
+// Hooks::apply_offset is optional. (txn_declref stands in for std::declval, which lives in
+// <utility>, not a freestanding header; declared only, for unevaluated use.)
+template <class T>
+T& txn_declref() noexcept;
+template <class H, class = void>
+struct hooks_apply_offset : std::false_type {};
+template <class H>
+struct hooks_apply_offset<H, std::void_t<decltype(txn_declref<H>().apply_offset(std::uint32_t{0}, std::int64_t{0}))>>
+    : std::true_type {};
 }  // namespace detail
 
 /// A transactional id: 1..MaxIdLength bytes (any bytes; not necessarily NUL-terminated).
@@ -1152,6 +1171,8 @@ class txn_coordinator {
   using log_record = txn_log_record<PartitionsPerTxn, OffsetsPerTxn, MaxIdLength>;
   using hooks_type = Hooks;
   static constexpr bool async_log = detail::hooks_async_log<Hooks>::value;
+  /// True if Hooks has apply_offset: committed offsets are applied through it (else kept only).
+  static constexpr bool applies_offsets = detail::hooks_apply_offset<Hooks>::value;
   static constexpr std::int16_t max_epoch = 32767;        ///< kept for coordinator fencing only
   static constexpr std::int16_t exhausted_epoch = 32766;  ///< at or above: init rotates the producer id
 
@@ -1166,7 +1187,8 @@ class txn_coordinator {
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
   /// or the retry rule with (expected_producer_id, expected_epoch) (both -1 = none), or a
   /// rotation to a new producer id at epoch 32766; ongoing: fence + abort, then
-  /// concurrent_transactions. With an async log, ok means the change is queued (it takes
+  /// concurrent_transactions (the one non-ok answer that changes state, as Kafka: the abort has
+  /// started, the producer retries). With an async log, ok means the change is queued (it takes
   /// effect on on_log_durable).
   producer_result init_producer_id(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms,
                                    std::int64_t expected_producer_id = -1, std::int16_t expected_epoch = -1) noexcept {
@@ -1434,7 +1456,8 @@ class txn_coordinator {
   }
 
   /// Kafka's UNSTABLE_OFFSET_COMMIT: true while a transaction holds a durable, not yet applied
-  /// offset commit for this consumer partition (ongoing, or prepare_commit before it applied).
+  /// offset commit for this consumer partition (ongoing, or prepare_commit before it applied;
+  /// without Hooks::apply_offset, all of prepare_commit).
   bool unstable_offset(std::uint32_t group_partition) const noexcept {
     for (std::size_t i = 0; i < Transactions; ++i) {
       const slot& s = slots_[i];
@@ -1483,7 +1506,8 @@ class txn_coordinator {
 
   /// After replay: timestamps from a previous boot's clock are clamped to now_ms (so a clock
   /// that restarted still times out and expires them); prepare_* transactions send their
-  /// markers again (and re-apply committed offsets, monotonic). Returns how many resumed.
+  /// markers again (and, with Hooks::apply_offset, re-apply committed offsets: monotonic).
+  /// Returns how many resumed.
   std::size_t resume(std::uint64_t now_ms) noexcept {
     std::size_t resumed = 0;
     for (std::size_t i = 0; i < Transactions; ++i) {
@@ -1715,16 +1739,27 @@ class txn_coordinator {
       ++actions;
     }
     if (sent || all) s.resend_at_ms = now_ms + config_.marker_retry_ms;
-    if (result == txn_result::commit) {
+    if (result == txn_result::commit) actions += apply_offsets(s, c);
+    if (maybe_complete(s, now_ms)) ++actions;
+    return actions;
+  }
+
+  // Committed offsets through the optional hook; returns the number of calls.
+  std::size_t apply_offsets(slot& s, const log_record& c) noexcept {
+    if constexpr (applies_offsets) {
+      std::size_t calls = 0;
       for (std::size_t j = 0; j < c.offset_count; ++j) {
         if (s.applied[j]) continue;
         const status a = hooks_->apply_offset(c.offsets[j].partition, c.offsets[j].next_offset);
         s.applied[j] = a == status::ok || a == status::stale;
-        ++actions;
+        ++calls;
       }
+      return calls;
+    } else {
+      (void)s;
+      (void)c;
+      return 0;  // kept only: the caller applies them from the prepare_commit record
     }
-    if (maybe_complete(s, now_ms)) ++actions;
-    return actions;
   }
 
   // Every marker acknowledged and every offset applied: log complete_* (partitions cleared).
@@ -1732,7 +1767,7 @@ class txn_coordinator {
     const log_record& c = s.cur;
     for (std::size_t j = 0; j < c.partition_count; ++j)
       if (!s.acked[j]) return false;
-    if (c.state == txn_state::prepare_commit)
+    if (applies_offsets && c.state == txn_state::prepare_commit)
       for (std::size_t j = 0; j < c.offset_count; ++j)
         if (!s.applied[j]) return false;
     log_record& n = s.next;

@@ -40,26 +40,24 @@ struct mutex_guard {
 /// (completions delivered by complete_log). Every hook can be made to fail on purpose.
 /// Hooks never call back into the coordinator: tests deliver completions with ack_markers /
 /// complete_log.
+/// txn_memory_core_hooks has only the CONTRACT's three hooks (log, markers, producer ids): its
+/// coordinator keeps committed offsets in the log records; txn_memory_hooks adds apply_offset.
 template <class Record, bool Async = false>
-struct txn_memory_hooks {
+struct txn_memory_core_hooks {
   static constexpr bool async_log = Async;
 
   // ---- what the hooks did
   std::vector<Record> log;                    ///< durable records, in order (the write-ahead log)
   std::vector<Record> in_flight;              ///< async: appended, not yet durable/failed
   std::vector<offseq::txn_marker> sent;       ///< markers handed to the transport, not yet answered
-  std::map<std::uint32_t, std::int64_t> offsets;  ///< applied offset commits (monotonic)
   std::int64_t next_producer_id = 1000;       ///< allocator: next id handed out
-  std::uint64_t appends = 0, markers_sent = 0, offset_calls = 0;
+  std::uint64_t appends = 0, markers_sent = 0;
   bool keep_log = true;                       ///< false: count appends only (benchmarks)
-  /// Optional forwarder for applied offsets (e.g. to a commit_tracker); its status is returned.
-  std::function<offseq::status(std::uint32_t, std::int64_t)> on_offset;
 
   // ---- failure injection: the next N calls fail (io_error unless set otherwise)
   int fail_log = 0;
   int fail_marker = 0;
   int fail_alloc = 0;
-  int fail_offset = 0;
   bool log_down = false, transport_down = false;  ///< every call fails while set
   offseq::status log_failure = offseq::status::io_error;
 
@@ -93,21 +91,6 @@ struct txn_memory_hooks {
     out = next_producer_id++;
     return offseq::status::ok;
   }
-  offseq::status apply_offset(std::uint32_t p, std::int64_t next) noexcept {
-    ++offset_calls;
-    if (fail_offset > 0) {
-      --fail_offset;
-      return offseq::status::io_error;
-    }
-    if (on_offset) {
-      const offseq::status s = on_offset(p, next);
-      if (s != offseq::status::ok && s != offseq::status::stale) return s;
-    }
-    auto it = offsets.find(p);
-    if (it != offsets.end() && it->second >= next) return offseq::status::stale;
-    offsets[p] = next;
-    return offseq::status::ok;
-  }
 
   /// Deliver every sent marker's answer (`result`) to the coordinator; returns how many.
   template <class Coordinator>
@@ -136,6 +119,33 @@ struct txn_memory_hooks {
       if (!durable) break;
     }
     return n;
+  }
+};
+
+/// txn_memory_core_hooks plus Hooks::apply_offset into an in-memory map (monotonic, as
+/// commit_tracker::commit), optionally forwarded through on_offset.
+template <class Record, bool Async = false>
+struct txn_memory_hooks : txn_memory_core_hooks<Record, Async> {
+  std::map<std::uint32_t, std::int64_t> offsets;  ///< applied offset commits (monotonic)
+  std::uint64_t offset_calls = 0;
+  int fail_offset = 0;                            ///< the next N apply_offset calls fail
+  /// Optional forwarder for applied offsets (e.g. to a commit_tracker); its status is returned.
+  std::function<offseq::status(std::uint32_t, std::int64_t)> on_offset;
+
+  offseq::status apply_offset(std::uint32_t p, std::int64_t next) noexcept {
+    ++offset_calls;
+    if (fail_offset > 0) {
+      --fail_offset;
+      return offseq::status::io_error;
+    }
+    if (on_offset) {
+      const offseq::status s = on_offset(p, next);
+      if (s != offseq::status::ok && s != offseq::status::stale) return s;
+    }
+    auto it = offsets.find(p);
+    if (it != offsets.end() && it->second >= next) return offseq::status::stale;
+    offsets[p] = next;
+    return offseq::status::ok;
   }
 };
 

@@ -228,6 +228,66 @@ TEST_CASE("§3.1 init_producer_id: retry with the previous epoch returns the cur
   CHECK(f.c.init_producer_id("t", tmo, 6, f.pid, 1).code == status::fenced);
 }
 
+TEST_CASE("§3.1 retry rule (KIP-360): only the epoch before a bump made with an expected epoch") {
+  // Kafka's prepareIncrementProducerEpoch: expected == lastProducerEpoch is a retry, and
+  // lastProducerEpoch is set only by a bump that carried the expected (current) epoch.
+  SUBCASE("after a bump without expected: the previous epoch is fenced") {
+    fx f;
+    f.init();
+    REQUIRE(f.c.init_producer_id("t", tmo, 2).epoch == 1);
+    const auto before = look(f.c);
+    CHECK(f.c.init_producer_id("t", tmo, 3, f.pid, 0).code == status::fenced);
+    CHECK(look(f.c) == before);
+  }
+  SUBCASE("after a fence of an ongoing transaction: the fenced epoch is fenced") {
+    fx f;
+    f.to(txn_state::ongoing);
+    REQUIRE(f.c.init_producer_id("t", tmo, f.now, f.pid, f.ep).code == status::concurrent_transactions);
+    f.h.ack_markers(f.c, f.now);
+    REQUIRE(f.c.state("t") == txn_state::complete_abort);
+    CHECK(f.h.log.back().last_epoch == -1);  // the fence forgets the last epoch
+    const auto before = look(f.c);
+    CHECK(f.c.init_producer_id("t", tmo, f.now, f.pid, f.ep).code == status::fenced);
+    CHECK(look(f.c) == before);
+    // The current (fence) epoch as expected: an ordinary bump.
+    const auto r = f.c.init_producer_id("t", tmo, f.now, f.pid, static_cast<std::int16_t>(f.ep + 1));
+    CHECK(r.code == status::ok);
+    CHECK(r.epoch == f.ep + 2);
+  }
+  SUBCASE("after a timeout abort: the timed-out epoch is fenced") {
+    fx f;
+    f.to(txn_state::ongoing);
+    REQUIRE(f.c.poll(f.now + tmo + 1) == 1);
+    f.h.ack_markers(f.c, f.now + tmo + 1);
+    REQUIRE(f.c.state("t") == txn_state::complete_abort);
+    CHECK(f.c.init_producer_id("t", tmo, f.now + tmo + 2, f.pid, f.ep).code == status::fenced);
+  }
+  SUBCASE("after a bump with expected: the retry returns the current epoch, any number of times") {
+    fx f;
+    f.init();
+    REQUIRE(f.c.init_producer_id("t", tmo, 2, f.pid, 0).epoch == 1);
+    for (std::uint64_t t = 3; t < 6; ++t) {
+      const auto r = f.c.init_producer_id("t", tmo, t, f.pid, 0);
+      CHECK(r.code == status::ok);
+      CHECK(r.epoch == 1);
+    }
+    // The last epoch survives the transaction (Kafka keeps lastProducerEpoch in every
+    // transition): a late retry after a commit still gets the current epoch, and ends nothing.
+    REQUIRE(f.c.add_partitions("t", f.pid, 1, 4u, 6) == status::ok);
+    REQUIRE(f.c.end_txn("t", f.pid, 1, commit, 6) == status::ok);
+    f.h.ack_markers(f.c, 6);
+    REQUIRE(f.c.state("t") == txn_state::complete_commit);
+    const auto late = f.c.init_producer_id("t", tmo, 7, f.pid, 0);
+    CHECK(late.code == status::ok);
+    CHECK(late.epoch == 1);
+    CHECK(f.c.state("t") == txn_state::empty);
+    // While ongoing, a retry is a re-init like any other: fence and abort.
+    REQUIRE(f.c.add_partitions("t", f.pid, 1, 4u, 8) == status::ok);
+    CHECK(f.c.init_producer_id("t", tmo, 8, f.pid, 0).code == status::concurrent_transactions);
+    CHECK(f.c.producer("t").epoch == 2);
+  }
+}
+
 TEST_CASE("§3.1 init_producer_id: epoch exhaustion at 32766 rotates to a new producer id") {
   fx f;
   f.init();
@@ -470,43 +530,104 @@ TEST_CASE("§3.3 end_txn: the EndTxn table for every state and request") {
   CHECK(f.c.state("t") == txn_state::ongoing);
 }
 
-TEST_CASE("§3 every (state, request) pair") {
-  // Rows: the durable state of "t" (dead = unknown id). Columns: init, add_partitions,
-  // add_offsets, end_txn(commit), end_txn(abort) with the current identity.
+TEST_CASE("§3 every (state, request) pair: a defined status; a refusal changes nothing") {
+  // Rows: the durable state of "t" (dead = unknown id). Columns: init, init with the current
+  // identity as expected, add_partitions, add_offsets, end_txn(commit), end_txn(abort) with the
+  // current identity; then add_partitions / add_offsets / end_txn with another epoch (fenced
+  // before any state rule) and with another producer id (unknown_producer).
   using S = txn_state;
   const status C = status::concurrent_transactions, O = status::ok, U = status::unknown_producer,
-               I = status::invalid_state;
+               I = status::invalid_state, F = status::fenced;
+  constexpr int n_req = 12;
   struct row {
     S s;
-    status want[5];
+    status want[n_req];
   };
   const row table[] = {
-      {S::dead, {O, U, U, U, U}},
-      {S::empty, {O, O, O, I, I}},
-      {S::ongoing, {C, O, O, O, O}},
-      {S::prepare_commit, {C, C, C, C, I}},
-      {S::prepare_abort, {C, C, C, I, C}},
-      {S::complete_commit, {O, O, O, O, I}},
-      {S::complete_abort, {O, O, O, I, O}},
+      {S::dead, {O, O, U, U, U, U, U, U, U, U, U, U}},
+      {S::empty, {O, O, O, O, I, I, F, F, F, U, U, U}},
+      {S::ongoing, {C, C, O, O, O, O, F, F, F, U, U, U}},
+      {S::prepare_commit, {C, C, C, C, C, I, F, F, F, U, U, U}},
+      {S::prepare_abort, {C, C, C, C, I, C, F, F, F, U, U, U}},
+      {S::complete_commit, {O, O, O, O, O, I, F, F, F, U, U, U}},
+      {S::complete_abort, {O, O, O, O, I, O, F, F, F, U, U, U}},
   };
   for (const row& r : table)
-    for (int req = 0; req < 5; ++req) {
+    for (int req = 0; req < n_req; ++req) {
       CAPTURE(offseq::to_string(r.s));
       CAPTURE(req);
       fx f;
       f.to(r.s);
+      // dead: "t" is unknown; the expected identity of req 1 is then ignored only if valid.
       const std::int64_t pid = f.pid < 0 ? 1000 : f.pid;
       const std::int16_t ep = f.ep < 0 ? 0 : f.ep;
+      const auto other_ep = static_cast<std::int16_t>(ep + 1);
+      const std::int64_t other_pid = pid + 100;
+      const auto before = look(f.c);
+      const bool unstable = f.c.unstable_offset(1);
       status got = status::not_found;
       switch (req) {
         case 0: got = f.c.init_producer_id("t", tmo, f.now).code; break;
-        case 1: got = f.c.add_partitions("t", pid, ep, 8u, f.now); break;
-        case 2: got = f.c.add_offsets("t", pid, ep, 1, 3, f.now); break;
-        case 3: got = f.c.end_txn("t", pid, ep, commit, f.now); break;
-        default: got = f.c.end_txn("t", pid, ep, abort_, f.now); break;
+        case 1: got = f.c.init_producer_id("t", tmo, f.now, pid, ep).code; break;
+        case 2: got = f.c.add_partitions("t", pid, ep, 8u, f.now); break;
+        case 3: got = f.c.add_offsets("t", pid, ep, 1, 3, f.now); break;
+        case 4: got = f.c.end_txn("t", pid, ep, commit, f.now); break;
+        case 5: got = f.c.end_txn("t", pid, ep, abort_, f.now); break;
+        case 6: got = f.c.add_partitions("t", pid, other_ep, 8u, f.now); break;
+        case 7: got = f.c.add_offsets("t", pid, other_ep, 1, 3, f.now); break;
+        case 8: got = f.c.end_txn("t", pid, other_ep, commit, f.now); break;
+        case 9: got = f.c.add_partitions("t", other_pid, ep, 8u, f.now); break;
+        case 10: got = f.c.add_offsets("t", other_pid, ep, 1, 3, f.now); break;
+        default: got = f.c.end_txn("t", other_pid, ep, abort_, f.now); break;
       }
       CHECK(got == r.want[req]);
+      const S after = f.c.state("t");
+      if (req <= 1 && r.s == S::ongoing) {
+        // The contract's one exception, as Kafka: re-init of an ongoing transaction answers
+        // concurrent_transactions but has fenced it (epoch + 1) and started its abort.
+        CHECK(after == S::prepare_abort);
+        CHECK(f.c.producer("t").epoch == ep + 1);
+        CHECK(f.h.log.size() == before.log_size + 1);
+      } else if (got != O) {
+        CHECK(look(f.c) == before);  // anything but ok changed nothing
+        CHECK(f.c.unstable_offset(1) == unstable);
+      } else if (r.s != S::dead) {
+        // Every accepted change is a valid transition of Kafka's table (retries stay put).
+        CHECK((after == r.s || offseq::is_valid_transition(r.s, after)));
+      }
     }
+}
+
+TEST_CASE("§3 every illegal transition of the table is refused by replay (corrupt) and changes nothing") {
+  // The log is the only way to name an arbitrary target state: a record moving "t" from each
+  // durable state to each of the 8 states is accepted exactly when the table allows it.
+  using S = txn_state;
+  const S durable[] = {S::empty, S::ongoing, S::prepare_commit, S::prepare_abort, S::complete_commit, S::complete_abort};
+  int refused = 0;
+  for (S from : durable)
+    for (S to : all_states) {
+      CAPTURE(offseq::to_string(from));
+      CAPTURE(offseq::to_string(to));
+      fx f;
+      f.to(from);
+      rec r = f.h.log.back();
+      r.state = to;
+      r.lsn = f.c.next_lsn() + 5;
+      const auto before = look(f.c);
+      const status got = f.c.replay(r);
+      // prepare_epoch_fence is never durable: Kafka completes a fence as prepare_abort.
+      const bool valid = offseq::is_valid_transition(from, to) && to != S::prepare_epoch_fence;
+      if (valid) {
+        CHECK(got == status::ok);
+        CHECK(f.c.state("t") == to);  // dead: the id is gone
+      } else {
+        CHECK(got == status::corrupt);
+        CHECK(look(f.c) == before);
+        ++refused;
+      }
+    }
+  // 16 valid pairs; neither the one from prepare_epoch_fence nor the one into it is durable.
+  CHECK(refused == 6 * 8 - 14);
 }
 
 TEST_CASE("§3.4 end_txn: ok once prepare_* is durable, markers afterwards, complete_* when all acknowledged") {
@@ -662,6 +783,63 @@ TEST_CASE("§3.7 expiry: ids idle in empty/complete_* past the id expiry go dead
   CHECK(c.state("x") == txn_state::empty);
 }
 
+TEST_CASE("§3.5 fences near the epoch limit: 32767 is the coordinator's; a fence there aborts without a bump") {
+  fx f;
+  f.init();
+  for (int k = 0; k < coord::exhausted_epoch; ++k) REQUIRE(f.c.init_producer_id("t", tmo, 2).code == status::ok);
+  REQUIRE(f.c.producer("t").epoch == 32766);
+  REQUIRE(f.c.add_partitions("t", f.pid, 32766, 1u, 3) == status::ok);
+  // A timeout fence takes the last epoch, which no client bump ever hands out.
+  REQUIRE(f.c.poll(3 + tmo + 1) == 1);
+  CHECK(f.c.producer("t").epoch == coord::max_epoch);
+  f.h.ack_markers(f.c, 3 + tmo + 1);
+  REQUIRE(f.c.state("t") == txn_state::complete_abort);
+  // The next init rotates to a fresh producer id.
+  const auto r = f.c.init_producer_id("t", tmo, 3 + tmo + 2);
+  CHECK(r.code == status::ok);
+  CHECK(r.producer_id != f.pid);
+  CHECK(r.epoch == 0);
+  // An ongoing transaction at 32767 (only reachable from a log): the fence keeps the epoch.
+  fx g;
+  g.to(txn_state::ongoing);
+  rec top = g.h.log.back();
+  top.epoch = coord::max_epoch;
+  top.lsn = g.c.next_lsn();
+  hooks_t h2;
+  coord c2(h2);
+  REQUIRE(c2.recover(&top, 1, g.now) == status::ok);
+  REQUIRE(c2.poll(g.now + tmo + 1) == 1);
+  CHECK(c2.state("t") == txn_state::prepare_abort);
+  CHECK(c2.producer("t").epoch == coord::max_epoch);
+  REQUIRE(h2.sent.size() == 1);
+  CHECK(h2.sent[0].epoch == coord::max_epoch);
+}
+
+TEST_CASE("§3.7 expiry is inclusive (Kafka: lastUpdate <= now - expiry), counted from the last transition") {
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 1000;
+  hooks_t h;
+  coord c(h, cfg);
+  const auto r = c.init_producer_id("t", tmo, 500);
+  REQUIRE(r.code == status::ok);
+  CHECK(c.poll(1499) == 0);  // idle 999 ms
+  CHECK(c.state("t") == txn_state::empty);
+  CHECK(c.poll(1500) == 1);  // idle exactly 1000 ms: expired
+  CHECK(c.state("t") == txn_state::dead);
+  CHECK(h.log.back().state == txn_state::dead);
+  CHECK(h.log.back().update_ms == 1500);
+  // complete_* counts from the completion (the last marker ack), not from the transaction start.
+  const auto k = c.init_producer_id("k", tmo, 2000);
+  REQUIRE(c.add_partitions("k", k.producer_id, k.epoch, 1u, 2000) == status::ok);
+  REQUIRE(c.end_txn("k", k.producer_id, k.epoch, commit, 2000) == status::ok);
+  h.ack_markers(c, 2600);
+  REQUIRE(c.state("k") == txn_state::complete_commit);
+  CHECK(c.poll(3599) == 0);
+  CHECK(c.state("k") == txn_state::complete_commit);
+  CHECK(c.poll(3600) == 1);
+  CHECK(c.state("k") == txn_state::dead);
+}
+
 TEST_CASE("§3.8 pending offsets: applied monotonically on commit, dropped on abort, unstable meanwhile") {
   fx f;
   f.init();
@@ -718,6 +896,101 @@ TEST_CASE("§3.8 pending offsets reach a commit_tracker through the hook") {
   REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
   CHECK(f.c.state("t") == txn_state::prepare_commit);
   CHECK(tracker.committed(2) == 40);
+}
+
+namespace {
+// The CONTRACT's three hooks only (no apply_offset): the coordinator keeps offsets, the caller
+// applies them from the prepare_commit records of its log.
+using core_hooks_t = offseq::host::txn_memory_core_hooks<rec>;
+using core_coord = offseq::txn_coordinator<4, 4, 3, 16, core_hooks_t>;
+static_assert(coord::applies_offsets && acoord::applies_offsets, "txn_memory_hooks has apply_offset");
+static_assert(!core_coord::applies_offsets, "apply_offset is optional");
+
+// What a caller without apply_offset does: every durable prepare_commit record's offsets go to
+// its tracker (commit: monotonic, so a record seen again after recovery is harmless).
+template <class Tracker>
+void apply_from_log(const std::vector<rec>& log, std::size_t from, Tracker& t, const std::uint32_t* gen) {
+  for (std::size_t k = from; k < log.size(); ++k)
+    if (log[k].state == txn_state::prepare_commit)
+      for (std::size_t j = 0; j < log[k].offset_count; ++j)
+        (void)t.commit(log[k].offsets[j].partition, log[k].offsets[j].next_offset, gen[log[k].offsets[j].partition]);
+}
+}  // namespace
+
+TEST_CASE("§3.8 without apply_offset: offsets are kept in the prepare_commit record, the commit waits for markers only") {
+  core_hooks_t h;
+  core_coord c(h);
+  offseq::commit_tracker<4> tracker;
+  std::uint32_t gen[4];
+  for (std::size_t p = 0; p < 4; ++p) gen[p] = tracker.assign(p);
+  const auto r = c.init_producer_id("t", tmo, 1);
+  REQUIRE(r.code == status::ok);
+  REQUIRE(c.add_partitions("t", r.producer_id, r.epoch, 7u, 1) == status::ok);
+  REQUIRE(c.add_offsets("t", r.producer_id, r.epoch, 2, 40, 1) == status::ok);
+  REQUIRE(c.add_offsets("t", r.producer_id, r.epoch, 3, 9, 1) == status::ok);
+  CHECK(c.unstable_offset(2));
+  REQUIRE(c.end_txn("t", r.producer_id, r.epoch, commit, 2) == status::ok);
+  // The decision and its offsets are durable before end_txn returned.
+  REQUIRE(h.log.back().state == txn_state::prepare_commit);
+  REQUIRE(h.log.back().offset_count == 2);
+  CHECK(h.log.back().offsets[0].partition == 2);
+  CHECK(h.log.back().offsets[0].next_offset == 40);
+  CHECK(h.log.back().offsets[1].next_offset == 9);
+  // Still unstable: the coordinator cannot see the caller apply them.
+  CHECK(c.unstable_offset(2));
+  CHECK(c.unstable_offset(3));
+  CHECK(c.poll(3) == 0);  // nothing to retry: markers are out, offsets are not its job
+  apply_from_log(h.log, 0, tracker, gen);
+  CHECK(tracker.committed(2) == 40);
+  CHECK(tracker.committed(3) == 9);
+  CHECK(h.ack_markers(c, 4) == 1);
+  CHECK(c.state("t") == txn_state::complete_commit);
+  CHECK_FALSE(c.unstable_offset(2));
+  CHECK(h.log.back().offset_count == 0);
+
+  // A transaction with offsets only completes inside end_txn; the record is in the log all the same.
+  const std::size_t mark = h.log.size();
+  REQUIRE(c.add_offsets("t", r.producer_id, r.epoch, 2, 55, 5) == status::ok);
+  REQUIRE(c.end_txn("t", r.producer_id, r.epoch, commit, 5) == status::ok);
+  CHECK(c.state("t") == txn_state::complete_commit);
+  apply_from_log(h.log, mark, tracker, gen);
+  CHECK(tracker.committed(2) == 55);
+
+  // Abort: the prepare_abort record carries no offsets, so nothing is applied.
+  const std::size_t mark2 = h.log.size();
+  REQUIRE(c.add_offsets("t", r.producer_id, r.epoch, 2, 99, 6) == status::ok);
+  REQUIRE(c.end_txn("t", r.producer_id, r.epoch, abort_, 6) == status::ok);
+  CHECK(c.state("t") == txn_state::complete_abort);
+  CHECK(h.log[h.log.size() - 2].state == txn_state::prepare_abort);
+  CHECK(h.log[h.log.size() - 2].offset_count == 0);
+  apply_from_log(h.log, mark2, tracker, gen);
+  CHECK(tracker.committed(2) == 55);
+}
+
+TEST_CASE("§3.8 without apply_offset: recovery hands the prepare_commit record back, applying it again is harmless") {
+  core_hooks_t h;
+  core_coord c(h);
+  const auto r = c.init_producer_id("t", tmo, 1);
+  REQUIRE(c.add_partitions("t", r.producer_id, r.epoch, 7u, 1) == status::ok);
+  REQUIRE(c.add_offsets("t", r.producer_id, r.epoch, 1, 70, 1) == status::ok);
+  REQUIRE(c.end_txn("t", r.producer_id, r.epoch, commit, 2) == status::ok);
+  offseq::commit_tracker<4> tracker;
+  std::uint32_t g[4] = {};
+  g[1] = tracker.assign(1);
+  apply_from_log(h.log, 0, tracker, g);  // applied before the crash
+  REQUIRE(tracker.committed(1) == 70);
+  // Crash before the markers were answered; the new coordinator resumes prepare_commit.
+  core_hooks_t h2;
+  core_coord c2(h2);
+  REQUIRE(c2.recover(h.log.data(), h.log.size(), 10) == status::ok);
+  CHECK(c2.state("t") == txn_state::prepare_commit);
+  CHECK(c2.unstable_offset(1));
+  CHECK(h2.sent.size() == 1);
+  apply_from_log(h.log, 0, tracker, g);  // the caller's recovery pass: stale, nothing moves
+  CHECK(tracker.committed(1) == 70);
+  h2.ack_markers(c2, 11);
+  CHECK(c2.state("t") == txn_state::complete_commit);
+  CHECK_FALSE(c2.unstable_offset(1));
 }
 
 TEST_CASE("§3.6 recovery: replaying the log restores every id; prepare_* re-send markers, ongoing time out") {
@@ -1010,6 +1283,71 @@ TEST_CASE("hooks: asynchronous log — effect only when durable, a failed append
   CHECK(c.init_producer_id("t", tmo, 12).code == status::io_error);
   CHECK_FALSE(c.pending("t"));
   CHECK(h.in_flight.empty());
+}
+
+TEST_CASE("§3.4 + §4 end to end: data is read_committed-visible after its commit marker passes the HW; offsets only on commit") {
+  fx f;
+  offseq::txn_index<4, 4> out;  // data partition 7
+  offseq::commit_tracker<2> group;
+  const auto gen = group.assign(0);
+  f.h.on_offset = [&](std::uint32_t p, std::int64_t next) { return group.commit(p, next, gen); };
+  f.init();
+  // Leader side of a marker: write it at the log end, then answer the coordinator.
+  std::int64_t log_end = 0;
+  auto write_markers = [&](std::uint64_t now) {
+    auto ms = f.h.sent;
+    f.h.sent.clear();
+    for (const auto& m : ms) {
+      REQUIRE(out.marker(m.producer_id, m.epoch, log_end++, m.result == commit) == status::ok);
+      REQUIRE(f.c.on_markers_written(m, now) == status::ok);
+    }
+  };
+  // A committed transaction: two batches and an offset commit.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 1) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 0, 1) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 2, 3) == status::ok);
+  log_end = 4;
+  REQUIRE(out.set_high_watermark(4) == status::ok);
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 0, 10, 1) == status::ok);
+  CHECK(out.last_stable_offset() == 0);  // open transaction: nothing readable
+  CHECK(group.committed(0) == 0);        // pending offset: invisible
+  CHECK(f.c.unstable_offset(0));
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, commit, 2) == status::ok);
+  CHECK(group.committed(0) == 10);        // the commit decision is durable: the offset applies
+  CHECK(out.last_stable_offset() == 0);   // the data waits for its marker
+  write_markers(3);                        // commit marker at offset 4
+  CHECK(f.c.state("t") == txn_state::complete_commit);
+  CHECK(out.last_stable_offset() == 0);   // marker at the HW: not yet below it
+  REQUIRE(out.set_high_watermark(5) == status::ok);
+  CHECK(out.last_stable_offset() == 5);
+  CHECK_FALSE(out.should_skip(f.pid, 2));
+  // An aborted transaction: data skipped by read_committed, its offset never applied.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 4) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 5, 6) == status::ok);
+  log_end = 7;
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 0, 20, 4) == status::ok);
+  REQUIRE(out.set_high_watermark(7) == status::ok);
+  CHECK(out.last_stable_offset() == 5);
+  REQUIRE(f.c.end_txn("t", f.pid, f.ep, abort_, 5) == status::ok);
+  write_markers(6);  // abort marker at offset 7
+  REQUIRE(out.set_high_watermark(8) == status::ok);
+  CHECK(out.last_stable_offset() == 8);
+  CHECK(out.should_skip(f.pid, 5));
+  CHECK(out.should_skip(f.pid, 6));
+  CHECK_FALSE(out.should_skip(f.pid, 3));
+  CHECK(group.committed(0) == 10);
+  CHECK_FALSE(f.c.unstable_offset(0));
+  // A timed-out transaction: fenced, aborted by poll; the zombie's epoch is refused by the leader.
+  REQUIRE(f.c.add_partitions("t", f.pid, f.ep, 7u, 100) == status::ok);
+  REQUIRE(out.append(f.pid, f.ep, 8, 8) == status::ok);
+  log_end = 9;
+  REQUIRE(out.set_high_watermark(9) == status::ok);
+  REQUIRE(f.c.poll(100 + tmo + 1) == 1);
+  write_markers(100 + tmo + 1);  // abort marker at 9, with the fence epoch
+  REQUIRE(out.set_high_watermark(10) == status::ok);
+  CHECK(out.last_stable_offset() == 10);
+  CHECK(out.should_skip(f.pid, 8));
+  CHECK(f.c.add_partitions("t", f.pid, f.ep, 7u, 100 + tmo + 2) == status::fenced);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -38,11 +38,34 @@ struct fw_hooks {
   }
 };
 
+// The CONTRACT's three hooks only: no apply_offset, the coordinator keeps the offsets.
+struct fw_core_hooks {
+  record ring[8] = {};
+  unsigned head = 0;
+  std::int64_t next_pid = 1;
+  offseq::txn_marker last_marker{};
+  offseq::status log_append(const record& r) noexcept {
+    ring[head++ % 8] = r;
+    return offseq::status::ok;
+  }
+  offseq::status send_marker(const offseq::txn_marker& m) noexcept {
+    last_marker = m;
+    return offseq::status::ok;
+  }
+  offseq::status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next_pid++;
+    return offseq::status::ok;
+  }
+};
+
 fw_hooks<false> sync_hooks;
 fw_hooks<true> async_hooks;
 offseq::txn_coordinator<8, 4, 2, 24, fw_hooks<false>> sync_coord(sync_hooks);
 offseq::txn_coordinator<8, 4, 2, 24, fw_hooks<true>> async_coord(async_hooks);
 static_assert(!decltype(sync_coord)::async_log && decltype(async_coord)::async_log, "");
+fw_core_hooks core_hooks;
+offseq::txn_coordinator<8, 4, 2, 24, fw_core_hooks> core_coord(core_hooks);
+static_assert(decltype(sync_coord)::applies_offsets && !decltype(core_coord)::applies_offsets, "");
 
 template <class C>
 long exercise(C& c, std::uint64_t now) {
@@ -79,5 +102,5 @@ long offseq_compile_txn_coordinator() {
     n += offseq::is_valid_transition(s, offseq::txn_state::empty) ? 1 : 0;
     n += offseq::to_string(s)[0];
   }
-  return n + exercise(sync_coord, 10) + exercise(async_coord, 20);
+  return n + exercise(sync_coord, 10) + exercise(async_coord, 20) + exercise(core_coord, 30);
 }
