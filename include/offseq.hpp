@@ -2885,22 +2885,12 @@ class tracker_log {
   constexpr tracker_log() noexcept = default;
 
   /// Applies one replayed record to t (ignores other types): give it every record from
-  /// journal::open(). corrupt for a malformed entry (t may hold the entries before it).
+  /// journal::open(). corrupt for a malformed record, or one restore() would refuse (checked
+  /// whole first: t unchanged).
   static status apply(Tracker& t, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
     if (rec_type != type) return status::ok;
-    std::size_t at = 0;
-    while (at < n) {
-      std::uint64_t part, pos, k;
-      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
-          !detail::get_varint(p, n, &at, &k) || part >= partitions || k > window_bytes || n - at < k ||
-          pos > static_cast<std::uint64_t>(Tracker::max_position))
-        return status::corrupt;
-      window_snapshot snap{};
-      snap.position = static_cast<std::int64_t>(pos);
-      for (std::size_t i = 0; i < k; ++i) snap.completed[i] = p[at + i];
-      at += static_cast<std::size_t>(k);
-      if (t.restore(static_cast<std::size_t>(part), snap) != status::ok) return status::corrupt;
-    }
+    if (!walk(p, n, nullptr)) return status::corrupt;
+    (void)walk(p, n, &t);
     return status::ok;
   }
 
@@ -2954,6 +2944,31 @@ class tracker_log {
   static constexpr void check_journal() noexcept {
     static_assert(Journal::max_payload >= max_record_bytes,
                   "offseq: the journal's MaxPayload is smaller than tracker_log<...>::max_record_bytes");
+  }
+
+  // Decodes every entry; restores them into t, or (t null) checks them against restore()'s
+  // rules so that applying cannot fail.
+  static bool walk(const std::uint8_t* p, std::size_t n, Tracker* t) noexcept {
+    std::size_t at = 0;
+    while (at < n) {
+      std::uint64_t part, pos, k;
+      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
+          !detail::get_varint(p, n, &at, &k) || part >= partitions || k > window_bytes || n - at < k ||
+          pos > static_cast<std::uint64_t>(Tracker::max_position))
+        return false;
+      window_snapshot snap{};
+      snap.position = static_cast<std::int64_t>(pos);
+      for (std::size_t i = 0; i < k; ++i) {
+        snap.completed[i] = p[at + i];
+        for (unsigned b = 0; b < 8; ++b)  // a completion at or past max_position: not restorable
+          if (((p[at + i] >> b) & 1u) && 8 * i + b < Tracker::window &&
+              pos + 8 * i + b >= static_cast<std::uint64_t>(Tracker::max_position))
+            return false;
+      }
+      at += static_cast<std::size_t>(k);
+      if (t != nullptr && t->restore(static_cast<std::size_t>(part), snap) != status::ok) return false;
+    }
+    return true;
   }
 
   static std::size_t encode(std::uint8_t* dst, std::size_t p, const window_snapshot& s) noexcept {

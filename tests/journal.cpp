@@ -1154,3 +1154,24 @@ TEST_CASE("posix_file: the journal over a file survives close and reopen; a trun
   }
   std::remove(path.c_str());
 }
+
+TEST_CASE("tracker_log: a malformed record is corrupt and changes nothing") {
+  tracker t;
+  const auto g = t.assign(1);
+  REQUIRE(t.commit(1, 50, g) == status::ok);
+  const tstate before = state_of(t);
+  std::uint8_t near_max[16];
+  std::size_t n = offseq::detail::put_varint(near_max, 0);  // a good entry for partition 0 first
+  n += offseq::detail::put_varint(near_max + n, 7);
+  n += offseq::detail::put_varint(near_max + n, 0);
+  n += offseq::detail::put_varint(near_max + n, 1);  // partition 1: a completion at max_position
+  n += offseq::detail::put_varint(near_max + n, static_cast<std::uint64_t>(tracker::max_position) - 2);
+  n += offseq::detail::put_varint(near_max + n, 1);
+  near_max[n++] = 0x04;  // bit 2: position + 2 = max_position, not restorable
+  CHECK(tlog::apply(t, tlog::type, near_max, n) == status::corrupt);
+  CHECK(state_of(t) == before);  // the good entry before it was not applied either
+  near_max[n - 1] = 0x02;  // bit 1: max_position - 1, fine
+  CHECK(tlog::apply(t, tlog::type, near_max, n) == status::ok);
+  CHECK(t.committed(0) == 7);
+  CHECK(t.is_completed(1, tracker::max_position - 1));
+}

@@ -1,7 +1,7 @@
 // libFuzzer target: every parser of stored engine records (`make fuzz`): tracker_log,
 // producer_log, txn_log (decode + replay), txn_index_log, and the LEB128 varint reader.
 // Properties: no crash, no out-of-bounds read, a defined status; a record refused as corrupt
-// leaves the engine unchanged (producer_log, txn_index_log, txn_log); a txn record that
+// leaves the engine unchanged (every engine); a txn record that
 // decodes re-encodes to the same bytes; what was restored is accepted again by a fresh engine
 // (producers) or is a fixed point (a txn_index record applied twice).
 #include <offseq.hpp>
@@ -37,6 +37,14 @@ using coord = offseq::txn_coordinator<3, 3, 2, 8, hooks>;
 using clog = offseq::txn_log<coord>;
 
 
+std::string tracker_state(const tracker& t) {
+  std::string s;
+  for (std::size_t q = 0; q < 4; ++q) {
+    const auto snap = t.snapshot(q);
+    s += std::to_string(snap.position) + ":" + std::string(reinterpret_cast<const char*>(snap.completed), tracker::window_bytes) + "|";
+  }
+  return s;
+}
 std::string table_state(const table& t) {
   std::string s;
   t.for_each_producer([&](const table::producer_snapshot& p) {
@@ -68,9 +76,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switch (data[0] % 5) {
     case 0: {
       tracker t;
+      const auto g = t.assign(3);
+      (void)t.commit(3, 9, g);  // some prior state
+      const std::string before = tracker_state(t);
       const status s = tlog::apply(t, tlog::type, p, n);
       check(s == status::ok || s == status::corrupt);
-      for (std::size_t q = 0; q < 4; ++q) check(t.committed(q) >= 0);
+      if (s == status::corrupt) check(tracker_state(t) == before);
+      for (std::size_t q = 0; q < 4; ++q) check(t.committed(q) >= 0 && t.committed(q) <= tracker::max_position);
       break;
     }
     case 1: {
