@@ -99,9 +99,112 @@ $(BUILD)/bench/%: tests/bench/%.cpp $(HEADERS) $(wildcard tests/bench/*.hpp) | d
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
 
+# ---------------------------------------------------------------- sequence table
+# The lossy-link example as a check: exits non-zero unless every message arrives exactly once.
+.PHONY: lossy-link
+lossy-link: $(BUILD)/examples/lossy_link
+	$(BUILD)/examples/lossy_link $(LOSSY_ARGS)
+	$(BUILD)/examples/lossy_link 50 50 80 1000 2
+
+# ---------------------------------------------------------------- Cortex-M (issue 6)
+#   make target-test   self-test (tests/target) and examples/firmware on emulated Cortex-M0+,
+#                      M3, M4, M7 (QEMU MPS2 models, semihosting); compile-fail and symbol checks
+#   make size          flash (.text/.data) and RAM (.bss, sizeof) per engine, cortex-m4 and m0+
+ARM_PREFIX   := arm-none-eabi-
+ARM_CXXFLAGS := -std=c++17 -mthumb -mfloat-abi=soft -Os -g -ffreestanding -fno-exceptions -fno-rtti \
+                -fno-threadsafe-statics -ffunction-sections -fdata-sections
+ARM_CFLAGS   := -std=c11 -mthumb -mfloat-abi=soft -Os -g -ffreestanding -ffunction-sections -fdata-sections \
+                -Wall -Wextra -Wpedantic -Werror
+# No start files, no libstdc++: newlib-nano for memcpy/memset only, libgcc for 64-bit helpers.
+ARM_LDFLAGS  := -nostdlib -T examples/firmware/mps2.ld -Wl,--gc-sections -Wl,--no-warn-rwx-segments
+ARM_LIBS     := -lc_nano -lgcc
+TARGET_CPUS  := cortex-m0plus cortex-m3 cortex-m4 cortex-m7
+# QEMU has no M0+ model: the M0+ image runs on the M3 (ARMv7-M executes all of ARMv6-M).
+QEMU_cortex-m0plus := mps2-an385
+QEMU_cortex-m3     := mps2-an385
+QEMU_cortex-m4     := mps2-an386
+QEMU_cortex-m7     := mps2-an500
+# -icount: virtual time counts instructions, so SysTick lands at the same instructions on
+# every run (the interrupt test is reproducible, never flaky) and often (1 tick / ~900 insns).
+QEMU_RUN      = timeout 120 qemu-system-arm -M $(QEMU_$(1)) -nographic -monitor none -serial null \
+                -icount shift=5 -semihosting-config enable=on,target=native -kernel $(2)
+TARGET_SRCS  := $(wildcard tests/target/*.cpp)
+TARGET_HDRS  := $(wildcard tests/target/*.hpp) $(wildcard examples/firmware/*.hpp) $(HEADERS)
+FIRMWARE_SRCS := $(wildcard examples/firmware/*.cpp)
+FORBIDDEN_SYMS := ' (malloc|calloc|realloc|free|operator new|operator delete|__cxa_|_Unwind|__atomic_)'
+
+.PHONY: deps-target target-test target-compile-fail target-clang size
+
+deps-target:
+	@$(DEPS) gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm
+
+define target_cpu
+$(BUILD)/target/$(1)/%.o: tests/target/%.cpp $(TARGET_HDRS) | deps-target
+	@mkdir -p $$(dir $$@)
+	$(ARM_PREFIX)g++ -mcpu=$(1) $(ARM_CXXFLAGS) $(WARN) -DOFFSEQ_TARGET_CPU='"$(1)"' -Iinclude -Iplatform -Iexamples/firmware -c $$< -o $$@
+$(BUILD)/target/$(1)/fw/%.o: examples/firmware/%.cpp $(TARGET_HDRS) | deps-target
+	@mkdir -p $$(dir $$@)
+	$(ARM_PREFIX)g++ -mcpu=$(1) $(ARM_CXXFLAGS) $(WARN) -DOFFSEQ_TARGET_CPU='"$(1)"' -Iinclude -Iplatform -Iexamples/firmware -c $$< -o $$@
+$(BUILD)/target/$(1)/startup.o: examples/firmware/startup.c | deps-target
+	@mkdir -p $$(dir $$@)
+	$(ARM_PREFIX)gcc -mcpu=$(1) $(ARM_CFLAGS) -c $$< -o $$@
+$(BUILD)/target/$(1)/selftest.elf: $(patsubst tests/target/%.cpp,$(BUILD)/target/$(1)/%.o,$(TARGET_SRCS)) $(BUILD)/target/$(1)/startup.o examples/firmware/mps2.ld
+	$(ARM_PREFIX)g++ -mcpu=$(1) -mthumb $(ARM_LDFLAGS) $$(filter %.o,$$^) $(ARM_LIBS) -o $$@
+$(BUILD)/target/$(1)/firmware.elf: $(patsubst examples/firmware/%.cpp,$(BUILD)/target/$(1)/fw/%.o,$(FIRMWARE_SRCS)) $(BUILD)/target/$(1)/startup.o examples/firmware/mps2.ld
+	$(ARM_PREFIX)g++ -mcpu=$(1) -mthumb $(ARM_LDFLAGS) $$(filter %.o,$$^) $(ARM_LIBS) -o $$@
+endef
+$(foreach c,$(TARGET_CPUS),$(eval $(call target_cpu,$(c))))
+
+# A build that would call libatomic must fail, with a message that names the fix.
+# (cpu:file:expect) expect = fail or ok
+COMPILE_FAIL_CASES := cortex-m0plus:atomic_sync64:fail cortex-m3:atomic_sync64:fail cortex-m4:atomic_sync64:fail \
+                      cortex-m0plus:atomic_sync32:fail cortex-m3:atomic_sync32:ok cortex-m7:atomic_sync32:ok
+target-compile-fail: | deps-target
+	@mkdir -p $(BUILD)/target/compile_fail
+	@set -e; for c in $(COMPILE_FAIL_CASES); do \
+	  cpu=$${c%%:*}; rest=$${c#*:}; f=$${rest%%:*}; want=$${rest#*:}; \
+	  log=$(BUILD)/target/compile_fail/$$f-$$cpu.log; \
+	  if $(ARM_PREFIX)g++ -mcpu=$$cpu $(ARM_CXXFLAGS) $(WARN) -Iinclude -c tests/target/compile_fail/$$f.cpp \
+	       -o $(BUILD)/target/compile_fail/$$f-$$cpu.o >$$log 2>&1; then got=ok; else got=fail; fi; \
+	  if [ $$got != $$want ]; then cat $$log; echo "target-compile-fail: $$f for $$cpu: expected $$want, got $$got"; exit 1; fi; \
+	  if [ $$want = fail ] && ! grep -q 'critical_section_sync' $$log; then \
+	    cat $$log; echo "target-compile-fail: $$f for $$cpu failed without naming the fix"; exit 1; fi; \
+	done; echo "target-compile-fail: atomic_sync refused where it would call libatomic ($(words $(COMPILE_FAIL_CASES)) cases)"
+
+# The same sources with clang for ARM (-Werror), on arm-none-eabi-g++'s C++ headers.
+target-clang: | deps-target
+	@set -e; for cpu in cortex-m0plus cortex-m4; do \
+	  inc=$$($(ARM_PREFIX)g++ -mcpu=$$cpu -mthumb -xc++ -E -v /dev/null -o /dev/null 2>&1 \
+	    | sed -n '/search starts here/,/End of search/p' | grep -E 'c\+\+|arm-none-eabi/include$$' | sed 's/^ */-isystem /'); \
+	  for f in $(TARGET_SRCS) $(FIRMWARE_SRCS); do \
+	    clang++ --target=arm-none-eabi -mcpu=$$cpu $(filter-out -g,$(ARM_CXXFLAGS)) $(WARN) $$inc -Iinclude -Iplatform \
+	      -Iexamples/firmware -DOFFSEQ_TARGET_CPU='"'$$cpu'"' -fsyntax-only $$f; \
+	  done; \
+	done; echo "target-clang: tests/target and examples/firmware clean with clang++ -Werror (cortex-m0plus, cortex-m4)"
+
+# Flash/RAM per engine; the M4 table last, ending with the line the README quotes.
+size: | deps-target
+	@ARM_CXXFLAGS="$(ARM_CXXFLAGS)" ARM_CFLAGS="$(ARM_CFLAGS)" ARM_LDFLAGS="$(ARM_LDFLAGS)" ARM_LIBS="$(ARM_LIBS)" \
+	  scripts/target-size.sh cortex-m0plus $(BUILD)/size/cortex-m0plus
+	@echo
+	@ARM_CXXFLAGS="$(ARM_CXXFLAGS)" ARM_CFLAGS="$(ARM_CFLAGS)" ARM_LDFLAGS="$(ARM_LDFLAGS)" ARM_LIBS="$(ARM_LIBS)" \
+	  scripts/target-size.sh cortex-m4 $(BUILD)/size/cortex-m4
+
+TARGET_ELFS := $(foreach c,$(TARGET_CPUS),$(BUILD)/target/$(c)/selftest.elf $(BUILD)/target/$(c)/firmware.elf)
+
+target-test: target-compile-fail target-clang $(TARGET_ELFS)
+	@if $(ARM_PREFIX)nm -C $(TARGET_ELFS) | grep -E $(FORBIDDEN_SYMS); then \
+	  echo "target-test: forbidden symbol in a target build (above)"; exit 1; fi
+	@echo "target-test: no malloc / operator new / __cxa_* / _Unwind* / __atomic_* in $(words $(TARGET_ELFS)) target images"
+	@set -e; $(foreach c,$(TARGET_CPUS),\
+	  echo "== $(c) on qemu $(QEMU_$(c))"; \
+	  $(call QEMU_RUN,$(c),$(BUILD)/target/$(c)/selftest.elf) || { echo "target-test: $(c) FAILED"; exit 1; }; \
+	  $(call QEMU_RUN,$(c),$(BUILD)/target/$(c)/firmware.elf) || { echo "target-test: $(c) firmware FAILED"; exit 1; };) \
+	echo "target-test: $(TARGET_CPUS) passed"
+
 # ---------------------------------------------------------------- journal: fuzzing, bench libs
 # make fuzz: every parser of stored data under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS
-# each; the corpus grows in build/fuzz/corpus-NAME, a failing input lands in build/fuzz/.
+# each; the corpus grows in build/fuzz/NAME-corpus, a failing input lands in build/fuzz/.
 .PHONY: fuzz deps-fuzz
 FUZZ_SECONDS ?= 20
 FUZZ_CXX     ?= clang++

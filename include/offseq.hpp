@@ -232,6 +232,17 @@ constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
   }
   return n;
 }
+
+// v % n for 1 <= n <= 65536 in 32-bit arithmetic (no 64-bit division on 32-bit cores):
+// 2^32 = r (mod n) folds the high half in; hi * r + lo < n^2 <= 2^32 - n, so nothing overflows.
+constexpr std::uint32_t mod_u64_small(std::uint64_t v, std::uint32_t n) noexcept {
+  const std::uint32_t r = (0xFFFFFFFFu % n + 1u) % n;
+  return (static_cast<std::uint32_t>(v >> 32) % n * r + static_cast<std::uint32_t>(v) % n) % n;
+}
+static_assert(mod_u64_small(~std::uint64_t{0}, 4097) == ~std::uint64_t{0} % 4097, "");
+static_assert(mod_u64_small(~std::uint64_t{0}, 65536) == ~std::uint64_t{0} % 65536, "");
+static_assert(mod_u64_small(0x0000FFFFFFFFFFFFull, 65535) == 0x0000FFFFFFFFFFFFull % 65535, "");
+static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 }  // namespace detail
 
 // ============================================================================================
@@ -250,9 +261,11 @@ constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
 //   head   = position (P bits, low) | change counter v (W-P bits, high). Every change of
 //            position is a CAS on head; assign/revoke add 1 to v, so a commit that read head
 //            before an assign cannot CAS it afterwards: commits are linearizable with fencing.
-//   owner  = 32 bits: bit 31 "no owner" | generation (31 bits) last handed out. assign()
+//   owner  = 32 bits: bit 31 "owned" | generation (31 bits) last handed out. assign()
 //            writes owner before bumping v; commit reads head before owner, so a commit that
 //            sees the old owner also holds a head that the bump will invalidate.
+// Every word starts at 0 (never assigned, position 0, empty slots), so a tracker with static
+// storage is zero-initialized: it lives in .bss, with no initial image in flash.
 //   slots  = S = ceil(Window/B)+1 words, each tag (block number, W-B bits) | B completion
 //            bits for offsets [tag*B, tag*B+B). Block b lives in slot b % S; the live window
 //            [pos, pos+Window) spans at most S blocks, so live blocks never share a slot, and a
@@ -308,7 +321,7 @@ class commit_tracker {
     do {
       const std::uint32_t last = cur & max_generation;
       next = last == max_generation ? 1u : last + 1u;
-    } while (!s.owner.compare_exchange(cur, next));
+    } while (!s.owner.compare_exchange(cur, next | owned_bit));
     s.head.fetch_add(version_one);  // after owner: see the class comment
     return next;
   }
@@ -317,7 +330,9 @@ class commit_tracker {
   void revoke(std::size_t p) noexcept {
     if (p >= Partitions) return;
     partition& s = parts_[p];
-    s.owner.fetch_or(no_owner_bit);
+    std::uint32_t cur = s.owner.load();  // clear "owned", keep the generation counter
+    while ((cur & owned_bit) && !s.owner.compare_exchange(cur, cur & max_generation)) {
+    }
     s.head.fetch_add(version_one);
   }
 
@@ -345,7 +360,7 @@ class commit_tracker {
     const partition& s = parts_[p];
     const std::uint64_t o = static_cast<std::uint64_t>(offset);
     const std::uint64_t block = o / block_bits;
-    const word slot = s.slots[block % slots_per_partition].load();
+    const word slot = s.slots[slot_of(block)].load();
     if (tag_of(slot) == block && (slot >> (o % block_bits)) & 1u) return true;
     // Not in the slot: either never completed, or the floor passed it and the slot was reused.
     return o < position_of(s.head.load());
@@ -410,7 +425,7 @@ class commit_tracker {
     for (std::size_t i = 0; i < Window; ++i) {
       const std::uint64_t o = floor + i;
       const std::uint64_t block = o / block_bits;
-      const word slot = s.slots[block % slots_per_partition].load();
+      const word slot = s.slots[slot_of(block)].load();
       if (tag_of(slot) == block && ((slot >> (o % block_bits)) & 1u))
         snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
     }
@@ -441,7 +456,7 @@ class commit_tracker {
   generation current_generation(std::size_t p) const noexcept {
     if (p >= Partitions) return 0;
     const std::uint32_t o = parts_[p].owner.load();
-    return (o & no_owner_bit) ? 0 : o;
+    return (o & owned_bit) ? (o & max_generation) : 0;
   }
 
   static constexpr std::size_t partitions() noexcept { return Partitions; }
@@ -453,11 +468,15 @@ class commit_tracker {
   static constexpr word position_mask = (word{1} << position_bits) - 1;
   static constexpr word version_one = word{1} << position_bits;
   static constexpr word block_mask = (word{1} << block_bits) - 1;
-  static constexpr std::uint32_t no_owner_bit = 0x80000000u;
+  static constexpr std::uint32_t owned_bit = 0x80000000u;
 
-  struct alignas(detail::cache_align) partition {
+  // Never below the members' own alignment: clang rejects an alignas that would lower it
+  // (OFFSEQ_CACHE_LINE 0 on Cortex-M).
+  static constexpr std::size_t partition_align =
+      detail::cache_align > alignof(cell<word>) ? detail::cache_align : alignof(cell<word>);
+  struct alignas(partition_align) partition {
     cell<word> head;
-    cell<std::uint32_t> owner{no_owner_bit};  // never assigned: generation 0 is never current
+    cell<std::uint32_t> owner;  // 0: never assigned (generation 0 is never current)
     cell<std::uint32_t> dirty;
     // All zero: every slot holds tag 0, which is block 0 in slot 0 and, in any other slot,
     // a block that cannot live there (block b lives in slot b % S), so it reads as empty.
@@ -465,6 +484,15 @@ class commit_tracker {
   };
 
   static constexpr bool valid_position(std::int64_t v) noexcept { return v >= 0 && v <= max_position; }
+  // block % S without a 64-bit division, which is a libgcc call (__aeabi_uldivmod) on 32-bit
+  // cores: with 32-bit words a block number fits the native word.
+  static constexpr std::size_t slot_of(std::uint64_t block) noexcept {
+    if constexpr (sizeof(word) <= sizeof(std::size_t)) {
+      return static_cast<std::size_t>(static_cast<word>(block)) % slots_per_partition;
+    } else {
+      return detail::mod_u64_small(block, static_cast<std::uint32_t>(slots_per_partition));
+    }
+  }
   static constexpr std::uint64_t position_of(word h) noexcept { return h & position_mask; }
   static constexpr word with_position(word h, std::uint64_t pos) noexcept {
     return static_cast<word>((h & ~position_mask) | static_cast<word>(pos));
@@ -474,14 +502,14 @@ class commit_tracker {
     return static_cast<word>((static_cast<word>(block) << block_bits) | bits);
   }
   static bool owns(const partition& s, generation g) noexcept {
-    return g != 0 && s.owner.load() == g;  // no_owner_bit set never equals a generation
+    return g != 0 && g <= max_generation && s.owner.load() == (g | owned_bit);
   }
 
   static void rewind(partition& s, std::int64_t position) noexcept {
     const std::uint64_t pos = static_cast<std::uint64_t>(position);
     const std::uint64_t first_block = pos / block_bits;
     for (std::uint64_t b = first_block; b < first_block + slots_per_partition; ++b)
-      s.slots[b % slots_per_partition].store(make_slot(b, 0));
+      s.slots[slot_of(b)].store(make_slot(b, 0));
     const word h = s.head.load();
     s.head.store(with_position(static_cast<word>(h + version_one), pos));
   }
@@ -522,7 +550,7 @@ class commit_tracker {
   }
 
   static void set_bits(partition& s, std::uint64_t block, word bits) noexcept {
-    cell<word>& slot = s.slots[block % slots_per_partition];
+    cell<word>& slot = s.slots[slot_of(block)];
     word cur = slot.load();
     for (;;) {
       if (tag_of(cur) == block) {
@@ -547,7 +575,7 @@ class commit_tracker {
       std::uint64_t pos = floor;
       for (std::size_t n = 0; n < slots_per_partition; ++n) {
         const std::uint64_t block = pos / block_bits;
-        const word slot = s.slots[block % slots_per_partition].load();
+        const word slot = s.slots[slot_of(block)].load();
         if (tag_of(slot) != block) break;
         const unsigned shift = static_cast<unsigned>(pos % block_bits);
         const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
@@ -593,26 +621,43 @@ class commit_tracker {
 // Sequences are 31 bits wide and wrap like Kafka's: INT32_MAX is followed by 0, and a batch
 // with last_seq < first_seq spans the wrap.
 //
-// Contexts: SINGLE WRITER PER TABLE. record, admit, expire, erase, restore_producer and clear
-// must not overlap any other call on the same table; check, find, size and for_each_producer
-// may overlap each other. Use one table per partition, owned by the one thread (or interrupt
-// priority) that appends to that partition, sharded like a thread-per-core server. There are
-// no locks and no atomics: every call is bounded, nothing blocks or spins.
+// Contexts: SINGLE WRITER PER TABLE. record, admit, record_marker, expire, erase,
+// restore_producer and clear must not overlap any other call on the same table; check,
+// check_marker, find, size and for_each_producer may overlap each other. Use one table per
+// partition, owned by the one thread (or interrupt priority) that appends to that partition,
+// sharded like a thread-per-core server. There are no locks and no atomics: every call is
+// bounded, nothing blocks or spins.
 //
-// Layout: a dense pool of Producers slots, and an open-addressed index of
-// index_slots = Producers + Producers/2 + 1 words (load factor <= 2/3). An index word is
-// (hash tag << entry_bits) | (pool position + 1); 0 is empty. The tag (high hash bits) skips
-// most colliding words without touching the pool. Linear probing; removal (expire, erase) by
-// backward shift, not tombstones: the words after the hole that belong before it move back, so
-// a colliding producer stays reachable, lookups never slow down after churn, and no cleanup
-// pass is ever needed. The index always has an empty word, so a probe ends after at most
-// size() + 1 <= Producers + 1 words. The pool stays dense (a removed slot is refilled with the
-// last one), so expire and for_each_producer visit live producers only. Ids are hashed with a
-// 64-bit finalizer (murmur3 fmix64), so sequential ids spread over the index.
+// An unknown producer is accepted at any sequence (KIP-360). A sender must therefore keep one
+// batch in flight until its first ack (a lost first batch followed by the second would be
+// accepted with a gap), or use Strict = true (new producers must start at 0).
 //
-// sizeof: one producer slot is 24 + 16 * History bytes (104 for History = 5); the table is
-//   Producers * (24 + 16 * History) + 4 * (index_slots + 1), rounded up to alignof(int64_t)
-// i.e. about 30 + 16 * History bytes per producer. Both are static_asserts below.
+// Transactions: record_marker(producer, epoch, now) for every commit/abort marker written to the
+// partition (Kafka's appendEndTxnMarker): a newer epoch clears the history, so after the
+// coordinator's fencing abort a zombie's batches are fenced.
+//
+// Layout: per producer a hot slot (what a lookup and an in-sequence admit read: id, last seen,
+// epoch, ring state, next sequence, the retained (first_seq, last_seq) pairs; 24 + 8 * History
+// bytes, one cache line at History = 5) and a cold slot (the base offsets, 8 * History bytes,
+// written by a store and read only for a duplicate), in two dense arrays; and an open-addressed
+// index of index_slots = the power of two >= 2 * Producers words (load factor <= 1/2). An index
+// word is (hash tag << entry_bits) | (pool position + 1); 0 is empty. The tag (low hash bits)
+// skips most colliding words without touching the pool. Linear probing; removal (expire, erase)
+// by backward shift, not tombstones: the words after the hole that belong before it move back,
+// so a colliding producer stays reachable, lookups never slow down after churn, and no cleanup
+// pass is ever needed. At least half of the index is empty, so a probe ends after at most
+// size() + 1 words. The pool stays dense (a removed slot is refilled with the last one), so
+// expire and for_each_producer visit live producers only. Ids are hashed by Fibonacci hashing
+// (one multiply; the home word is the top bits), which spreads runs of sequential ids, the way
+// Kafka hands them out, almost evenly (ids are handed out by the broker, not chosen by peers;
+// colliding ids cost probes, never correctness). admit's common case, the next batch of a known
+// producer, is a short path the compiler inlines at the caller (one index word, one hot line,
+// one cold store); every other case is a call.
+//
+// sizeof = Producers * (24 + 16 * History) + 4 * (index_slots + 1), rounded up to the hot
+// slots' alignment: OFFSEQ_CACHE_LINE when 24 + 8 * History is a multiple of it (History = 5,
+// 13, ...), else 8. 1024 producers, History 5: 114,752 B (112 B per producer). The formula is
+// `footprint`, checked by a static_assert in the constructor.
 // ============================================================================================
 
 /// One produced batch as the receiver sees it (Kafka's record batch header fields).
@@ -641,14 +686,10 @@ constexpr std::int32_t sequence_add(std::int32_t seq, std::int32_t n) noexcept {
 }
 
 namespace detail {
-// murmur3's fmix64: every input bit affects every output bit, so ids 1, 2, 3... spread.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
+constexpr std::size_t bit_ceil(std::size_t v) noexcept {
+  std::size_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
 }
 constexpr unsigned bit_width(std::uint64_t v) noexcept {
   unsigned n = 0;
@@ -660,6 +701,16 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 }
 }  // namespace detail
 
+// Paths kept out of the inlined admit: all but the in-sequence batch (NOINLINE), and the rare
+// new producer / new epoch (COLD).
+#if defined(__GNUC__)
+#define OFFSEQ_SEQ_NOINLINE __attribute__((noinline))
+#define OFFSEQ_SEQ_COLD __attribute__((noinline, cold))
+#else
+#define OFFSEQ_SEQ_NOINLINE
+#define OFFSEQ_SEQ_COLD
+#endif
+
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
 class sequence_table {
  public:
@@ -669,7 +720,8 @@ class sequence_table {
   static constexpr std::size_t capacity = Producers;  ///< producers the table can hold
   static constexpr std::size_t history = History;     ///< batches retained per producer
   static constexpr bool strict = Strict;              ///< new producers must start at sequence 0
-  static constexpr std::size_t index_slots = Producers + Producers / 2 + 1;  ///< open-addressed index words
+  /// Open-addressed index words: the power of two >= 2 * Producers (load <= 1/2).
+  static constexpr std::size_t index_slots = detail::bit_ceil(2 * Producers);
 
   /// One producer's state, for the journal (for_each_producer / restore_producer) and find().
   struct producer_snapshot {
@@ -702,9 +754,42 @@ class sequence_table {
   verdict admit(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
     if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
     const where w = locate(b.producer_id);
-    const verdict v = evaluate(b, w);
-    if (v.code == status::ok) apply(b, base_offset, now_ms, w);
-    return v;
+    // The common case, the next batch of a known producer, is short enough to inline at the
+    // caller; every other case goes out of line (a call costed a fifth of an admit).
+    if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
+      push(b, base_offset, now_ms, w.slot);
+      return fail(status::ok);
+    }
+    return admit_slow(b, base_offset, now_ms, w);
+  }
+
+  /// What record_marker would return, changing nothing.
+  status check_marker(std::int64_t producer_id, std::int16_t epoch) const noexcept {
+    if (producer_id < 0 || epoch < 0) return status::invalid_argument;
+    const where w = locate(producer_id);
+    if (!w.found) return size_ == Producers ? status::table_full : status::ok;
+    return epoch < hot_[w.slot].epoch ? status::fenced : status::ok;
+  }
+
+  /// A transaction marker (commit or abort) was written for producer_id at `epoch` (Kafka's
+  /// appendEndTxnMarker): an older epoch is fenced; a newer one is stored and clears the
+  /// retained batches, so after the coordinator's fencing abort (epoch + 1) the zombie's
+  /// batches are fenced and the new instance starts at sequence 0. An unknown producer is added
+  /// with that epoch and no batches. Refreshes last_seen. ok, fenced, table_full (unknown
+  /// producer, no free slot) or invalid_argument (negative id or epoch).
+  status record_marker(std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+    if (producer_id < 0 || epoch < 0) return status::invalid_argument;
+    const where w = locate(producer_id);
+    if (!w.found) {
+      if (size_ == Producers) return status::table_full;
+      (void)insert(w, producer_id, epoch, now_ms);
+      return status::ok;
+    }
+    hot& s = hot_[w.slot];
+    if (epoch < s.epoch) return status::fenced;
+    if (epoch > s.epoch) reset_history(s, epoch);
+    if (now_ms > s.last_seen_ms) s.last_seen_ms = now_ms;
+    return status::ok;
   }
 
   /// Removes every producer idle for at least idle_ms (now_ms - last_seen >= idle_ms; none whose
@@ -719,7 +804,7 @@ class sequence_table {
   std::size_t expire(std::uint64_t now_ms, std::uint64_t idle_ms, Keep&& keep) noexcept {
     std::size_t removed = 0;
     for (std::uint32_t i = 0; i < size_;) {
-      const slot& s = pool_[i];
+      const hot& s = hot_[i];
       if (now_ms >= s.last_seen_ms && now_ms - s.last_seen_ms >= idle_ms && !keep(s.producer_id)) {
         remove(i);  // the last slot moves into i: look at i again
         ++removed;
@@ -738,7 +823,7 @@ class sequence_table {
     if (producer_id < 0) return status::invalid_argument;
     const where w = locate(producer_id);
     if (!w.found) return status::not_found;
-    out = snapshot_of(pool_[w.slot]);
+    out = snapshot_of(w.slot);
     return status::ok;
   }
 
@@ -756,7 +841,7 @@ class sequence_table {
   template <class F>
   void for_each_producer(F&& f) const noexcept {
     for (std::uint32_t i = 0; i < size_; ++i) {
-      const producer_snapshot snap = snapshot_of(pool_[i]);
+      const producer_snapshot snap = snapshot_of(i);
       f(snap);
     }
   }
@@ -774,16 +859,20 @@ class sequence_table {
     }
     const where w = locate(snap.producer_id);
     if (!w.found && size_ == Producers) return status::table_full;
-    slot& s = w.found ? pool_[w.slot] : insert(w);
-    s.producer_id = snap.producer_id;
+    hot& s = w.found ? hot_[w.slot] : insert(w, snap.producer_id, snap.epoch, snap.last_seen_ms);
+    const std::uint32_t i = static_cast<std::uint32_t>(&s - hot_);
+    reset_history(s, snap.epoch);
     s.last_seen_ms = snap.last_seen_ms;
-    s.epoch = snap.epoch;
-    s.count = snap.count;
     // Oldest first into 0 .. count-1: the retained set is always positions [0, count).
-    for (std::size_t k = 0; k < History; ++k)
-      s.batches[k] = k < snap.count ? batch{snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset}
-                                    : batch{0, 0, 0};
-    s.newest = static_cast<std::uint8_t>(snap.count == 0 ? History - 1 : snap.count - 1u);
+    for (std::size_t k = 0; k < snap.count; ++k) {
+      s.wide = static_cast<std::uint8_t>(s.wide | is_long(snap.batches[k].first_seq, snap.batches[k].last_seq));
+      s.seqs[k] = pack(snap.batches[k].first_seq, snap.batches[k].last_seq);
+      cold_[i].offsets[k] = snap.batches[k].base_offset;
+    }
+    if (snap.count > 0) {
+      s.newest = static_cast<std::uint8_t>(snap.count - 1u);
+      s.next_seq = sequence_add(snap.batches[snap.count - 1].last_seq, 1);
+    }
     return status::ok;
   }
 
@@ -794,127 +883,208 @@ class sequence_table {
   }
 
   /// The index word where producer_id's probe starts (for tests of colliding ids).
-  static std::size_t home_slot(std::int64_t producer_id) noexcept {
-    return home(detail::mix64(static_cast<std::uint64_t>(producer_id)));
-  }
+  static std::size_t home_slot(std::int64_t producer_id) noexcept { return home(hash(producer_id)); }
 
  private:
-  struct batch {
-    std::int32_t first_seq, last_seq;
-    std::int64_t base_offset;
-  };
-  // 24 + 16 * History bytes, no implicit padding (trivially copyable, fixed layout).
-  struct slot {
+  // The hot part of a producer's slot is all that a lookup and an in-sequence admit read: one
+  // cache line at History = 5 (24 + 8 * History bytes). Base offsets are only written by a
+  // store and read for a duplicate, so they live apart (cold, 8 * History bytes).
+  struct alignas(8) hot {
     std::int64_t producer_id;
     std::uint64_t last_seen_ms;
     std::int16_t epoch;
-    std::uint8_t count;   // retained batches; they occupy batches[0 .. count)
-    std::uint8_t newest;  // position of the newest retained batch (ring)
-    std::uint32_t reserved;
-    batch batches[History];
+    std::uint8_t wide;      // a retained batch may be longer than long_batch (see judge)
+    std::uint8_t newest;    // ring position of the newest retained batch
+    std::int32_t next_seq;  // the sequence that follows the newest batch (0 with none: Kafka's -1 + 1)
+    std::uint64_t seqs[History];  // (first_seq, last_seq) packed, so a duplicate test is one compare
   };
-  static_assert(sizeof(batch) == 16, "offseq: batch is 16 bytes");
-  static_assert(sizeof(slot) == 24 + 16 * History, "offseq: producer slot is 24 + 16 * History bytes");
-  static_assert(std::is_trivially_copyable<slot>::value, "offseq: slots are plain data");
+  struct alignas(8) cold {
+    std::int64_t offsets[History];  // base offset of each ring entry of hot::seqs
+  };
+  static_assert(sizeof(hot) == 24 + 8 * History && sizeof(cold) == 8 * History, "offseq: no implicit padding");
+  static_assert(std::is_trivially_copyable<hot>::value && std::is_trivially_copyable<cold>::value, "offseq: slots are plain data");
+  // A free ring entry: negative sequences, so it equals no valid batch.
+  static constexpr std::uint64_t no_batch = ~std::uint64_t{0};
+  // Hot slots start on a cache line when they fill whole lines (History = 5 on a 64-byte line):
+  // an admit then touches one line of them, not two.
+  static constexpr std::size_t hot_align =
+      OFFSEQ_CACHE_LINE > 0 && sizeof(hot) % (OFFSEQ_CACHE_LINE > 0 ? OFFSEQ_CACHE_LINE : 1) == 0 ? OFFSEQ_CACHE_LINE : 8;
 
   static constexpr unsigned entry_bits = detail::bit_width(Producers);  // holds pool position + 1
-  static constexpr unsigned tag_bits = 32 - entry_bits;                 // >= 8
   static constexpr std::uint32_t entry_mask = (std::uint32_t{1} << entry_bits) - 1;
 
   struct where {
-    std::uint32_t pos;  // index word: the producer's (found) or the empty one ending the probe
+    std::uint32_t pos;   // index word: the producer's (found) or the empty one ending the probe
     std::uint32_t slot;  // pool position (found)
     std::uint32_t tag;
     bool found;
   };
 
   static constexpr bool valid(const batch_header& b) noexcept {
-    return b.producer_id >= 0 && b.epoch >= 0 && b.first_seq >= 0 && b.last_seq >= 0;
+    return (b.producer_id | b.epoch | b.first_seq | b.last_seq) >= 0;  // one sign test for four fields
   }
   static constexpr verdict fail(status s, std::int32_t expected = -1) noexcept { return verdict{s, -1, expected}; }
-
-  // Lemire's multiply-shift maps the low 32 hash bits onto [0, index_slots) without a division.
-  static std::uint32_t home(std::uint64_t h) noexcept {
-    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) * index_slots) >> 32);
+  static constexpr std::uint64_t pack(std::int32_t first, std::int32_t last) noexcept {
+    return static_cast<std::uint32_t>(first) | static_cast<std::uint64_t>(static_cast<std::uint32_t>(last)) << 32;
   }
-  static constexpr std::uint32_t tag_of(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> (64 - tag_bits)); }
-  static constexpr std::uint32_t next(std::uint32_t pos) noexcept { return pos + 1 == index_slots ? 0 : pos + 1; }
+
+  // Fibonacci hashing: one multiply. Its high bits (the home word) spread sequential ids, the
+  // way Kafka hands them out, evenly; the low half gives the tag. Probes stay bounded whatever
+  // the ids (at most size() + 1 words).
+  static constexpr std::uint64_t hash(std::int64_t id) noexcept {
+    return static_cast<std::uint64_t>(id) * 0x9e3779b97f4a7c15ull;
+  }
+  // A power-of-two index: the home word is the top hash bits (one shift), the next word a mask.
+  static constexpr unsigned index_bits = detail::bit_width(index_slots) - 1;
+  static constexpr std::uint32_t index_mask = static_cast<std::uint32_t>(index_slots - 1);
+  static constexpr std::uint32_t home(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> (64 - index_bits)); }
+  static constexpr std::uint32_t tag_of(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h) >> entry_bits; }
+  static constexpr std::uint32_t next(std::uint32_t pos) noexcept { return (pos + 1) & index_mask; }
 
   where locate(std::int64_t id) const noexcept {
-    const std::uint64_t h = detail::mix64(static_cast<std::uint64_t>(id));
+    const std::uint64_t h = hash(id);
     const std::uint32_t tag = tag_of(h);
     std::uint32_t pos = home(h);
-    for (std::size_t n = 0; n <= Producers; ++n) {
+    for (;;) {  // ends: at least half of the words are empty, and a probe ends at the first one
       const std::uint32_t w = index_[pos];
       if (w == 0) return where{pos, 0, tag, false};
       if ((w >> entry_bits) == tag) {
         const std::uint32_t s = (w & entry_mask) - 1;
-        if (pool_[s].producer_id == id) return where{pos, s, tag, true};
+        if (hot_[s].producer_id == id) return where{pos, s, tag, true};
       }
       pos = next(pos);
     }
-    OFFSEQ_ASSERT(false);  // unreachable: at most Producers words are occupied
-    return where{pos, 0, tag, false};
   }
 
-  verdict evaluate(const batch_header& b, const where& w) const noexcept {
-    if (!w.found) {
-      if (Strict && b.first_seq != 0) return fail(status::unknown_producer, 0);  // rule 2, strict
-      if (size_ == Producers) return fail(status::table_full);                   // rule 9
-      return fail(status::ok);                                                    // rule 2 (KIP-360)
-    }
-    const slot& s = pool_[w.slot];
-    if (b.epoch < s.epoch) return fail(status::fenced);  // rule 3
-    if (b.epoch > s.epoch)                                // rule 4
-      return b.first_seq == 0 ? fail(status::ok) : fail(status::out_of_order, 0);
-    for (std::size_t k = 0; k < s.count; ++k)  // rule 5
-      if (s.batches[k].first_seq == b.first_seq && s.batches[k].last_seq == b.last_seq)
-        return verdict{status::duplicate, s.batches[k].base_offset, -1};
-    // rules 6, 7. No retained batch (restored that way) means "after sequence -1": 0.
-    const std::int32_t expected = s.count == 0 ? 0 : sequence_add(s.batches[s.newest].last_seq, 1);
-    return b.first_seq == expected ? fail(status::ok) : fail(status::out_of_order, expected);
+  // evaluate's answer in registers (12 bytes): building the 24-byte verdict on every path
+  // made the compiler merge them through the stack, and the caller's wide reload of partly
+  // written bytes stalled store forwarding (a third of an admit).
+  struct ruling {
+    status code;
+    std::uint8_t hit;       // duplicate: ring position of the retained batch
+    bool fresh;             // ok for a new producer or a new epoch (apply starts its history)
+    std::int32_t expected;  // out_of_order / unknown_producer
+  };
+  static constexpr ruling rule(status s, std::int32_t expected = -1) noexcept { return ruling{s, 0, false, expected}; }
+  static constexpr ruling fresh_ok() noexcept { return ruling{status::ok, 0, true, -1}; }
+  verdict to_verdict(const ruling& r, const where& w) const noexcept {
+    const std::int64_t offset = r.code == status::duplicate ? cold_[w.slot].offsets[r.hit] : -1;
+    return verdict{r.code, offset, r.expected};
+  }
+  verdict evaluate(const batch_header& b, const where& w) const noexcept { return to_verdict(judge(b, w), w); }
+
+  // Batches longer than this many records (absurd in practice: Kafka batches hold thousands)
+  // switch the in-sequence shortcut of judge off for the producer until its epoch changes.
+  static constexpr std::uint32_t long_batch = static_cast<std::uint32_t>(max_sequence) / History;
+  static constexpr std::uint8_t is_long(std::int32_t first, std::int32_t last) noexcept {
+    // (last - first) mod 2^31 is the length - 1
+    return ((static_cast<std::uint32_t>(last) - static_cast<std::uint32_t>(first)) & 0x7fffffffu) >= long_batch ? 1 : 0;
   }
 
-  void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w) noexcept {
-    slot* s;
-    if (w.found) {
-      s = &pool_[w.slot];
-      if (b.epoch > s->epoch) {  // a new epoch clears the history (Kafka maybeUpdateProducerEpoch)
-        s->epoch = b.epoch;
-        s->count = 0;
-        s->newest = History - 1;
-      }
-      if (now_ms > s->last_seen_ms) s->last_seen_ms = now_ms;  // never makes a producer look older
+  // The ring position holding key, or History: unrolled at compile time (the loop did not unroll
+  // at -O2 and cost a quarter of an admit), compare-and-select without branches.
+  template <std::size_t K>
+  static std::size_t find_batch(const hot& s, std::uint64_t key, std::size_t hit = History) noexcept {
+    if constexpr (K == 0) {
+      return hit;
     } else {
-      s = &insert(w);
-      s->producer_id = b.producer_id;
-      s->last_seen_ms = now_ms;
-      s->epoch = b.epoch;
-      s->count = 0;
-      s->newest = History - 1;
+      return find_batch<K - 1>(s, key, s.seqs[K - 1] == key ? K - 1 : hit);
     }
-    s->newest = static_cast<std::uint8_t>(s->newest + 1u == History ? 0u : s->newest + 1u);
-    s->batches[s->newest] = batch{b.first_seq, b.last_seq, base_offset};
-    if (s->count < History) ++s->count;
+  }
+
+  // Same epoch, first_seq == next_seq, and no retained batch that could equal it (see judge):
+  // rules 3-7 answer ok.
+  // (Scalars, not the header: GCC merged the two header fields into one 8-byte load, which
+  // stalls on store forwarding when the caller has just written the header field by field.)
+  static bool in_sequence(std::int16_t epoch, std::int32_t first_seq, const hot& s) noexcept {
+    return epoch == s.epoch && first_seq == s.next_seq && s.wide == 0;
+  }
+
+  OFFSEQ_SEQ_NOINLINE verdict admit_slow(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, where w) noexcept {
+    const ruling r = judge(b, w);
+    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh);
+    return to_verdict(r, w);
+  }
+
+  ruling judge(const batch_header& b, const where& w) const noexcept {
+    if (!w.found) {
+      if (Strict && b.first_seq != 0) return rule(status::unknown_producer, 0);  // rule 2, strict
+      if (size_ == Producers) return rule(status::table_full);                   // rule 9
+      return fresh_ok();                                                          // rule 2 (KIP-360)
+    }
+    const hot& s = hot_[w.slot];
+    if (b.epoch != s.epoch) {
+      if (b.epoch < s.epoch) return rule(status::fenced);                          // rule 3
+      return b.first_seq == 0 ? fresh_ok() : rule(status::out_of_order, 0);        // rule 4
+    }
+    // rule 5 before rule 6, but a batch that starts at next_seq can only equal a retained one
+    // if the retained batches cover all 2^31 sequences; with none longer than long_batch they
+    // cover fewer than History * long_batch < 2^31, so the in-sequence case skips the search.
+    if (in_sequence(b.epoch, b.first_seq, s)) return rule(status::ok);
+    // Every ring entry is compared (free ones never match), branch-free until the end.
+    const std::uint64_t key = pack(b.first_seq, b.last_seq);
+    const std::size_t hit = find_batch<History>(s, key);
+    if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), false, -1};
+    return b.first_seq == s.next_seq ? rule(status::ok) : rule(status::out_of_order, s.next_seq);  // rules 6, 7
+  }
+
+  void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
+    // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
+    // below stays short and spills nothing.
+    push(b, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
+  }
+
+  // Stores an accepted batch as producer i's newest.
+  void push(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, std::uint32_t i) noexcept {
+    hot& s = hot_[i];
+    const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
+    s.newest = n;
+    s.seqs[n] = pack(b.first_seq, b.last_seq);
+    cold_[i].offsets[n] = base_offset;
+    s.next_seq = sequence_add(b.last_seq, 1);
+    s.wide = static_cast<std::uint8_t>(s.wide | is_long(b.first_seq, b.last_seq));  // sticky until the epoch changes
+    s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
+  }
+
+  // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
+  // maybeUpdateProducerEpoch), ready for its first batch.
+  OFFSEQ_SEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, where w) noexcept {
+    if (!w.found) {
+      (void)insert(w, b.producer_id, b.epoch, now_ms);
+      return size_ - 1;
+    }
+    reset_history(hot_[w.slot], b.epoch);
+    return w.slot;
+  }
+
+  static void reset_history(hot& s, std::int16_t epoch) noexcept {
+    s.epoch = epoch;
+    s.wide = 0;
+    s.newest = History - 1;  // the next batch goes to ring position 0
+    s.next_seq = 0;
+    for (auto& q : s.seqs) q = no_batch;
   }
 
   // Takes the next pool slot and points the empty index word w.pos at it.
-  slot& insert(const where& w) noexcept {
+  hot& insert(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
     OFFSEQ_ASSERT(!w.found && size_ < Producers && index_[w.pos] == 0);
     const std::uint32_t i = size_++;
     index_[w.pos] = (w.tag << entry_bits) | (i + 1);
-    pool_[i] = slot{};
-    return pool_[i];
+    hot& s = hot_[i];
+    s.producer_id = producer_id;
+    s.last_seen_ms = now_ms;
+    reset_history(s, epoch);
+    return s;
   }
 
   // Removes pool slot i: backward-shift delete of its index word, then the last slot moves
   // into i so the pool stays dense.
   void remove(std::uint32_t i) noexcept {
-    std::uint32_t hole = locate(pool_[i].producer_id).pos;
+    std::uint32_t hole = locate(hot_[i].producer_id).pos;
     for (std::uint32_t j = next(hole);; j = next(j)) {
       const std::uint32_t wj = index_[j];
       if (wj == 0) break;
-      const std::uint32_t h = home(detail::mix64(static_cast<std::uint64_t>(pool_[(wj & entry_mask) - 1].producer_id)));
+      const std::uint32_t h = home(hash(hot_[(wj & entry_mask) - 1].producer_id));
       // wj may fill the hole unless its home lies cyclically in (hole, j].
       const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
       if (stays) continue;
@@ -925,36 +1095,43 @@ class sequence_table {
     const std::uint32_t last = size_ - 1;
     if (i != last) {
       // The word pointing at `last` still finds it by id; repoint it at i.
-      const std::uint32_t pos = locate(pool_[last].producer_id).pos;
+      const std::uint32_t pos = locate(hot_[last].producer_id).pos;
       index_[pos] = (index_[pos] & ~entry_mask) | (i + 1);
-      pool_[i] = pool_[last];
+      hot_[i] = hot_[last];
+      cold_[i] = cold_[last];
     }
     size_ = last;
   }
 
-  static producer_snapshot snapshot_of(const slot& s) noexcept {
+  producer_snapshot snapshot_of(std::uint32_t i) const noexcept {
+    const hot& s = hot_[i];
     producer_snapshot out{};
     out.producer_id = s.producer_id;
     out.epoch = s.epoch;
     out.last_seen_ms = s.last_seen_ms;
-    out.count = s.count;
-    // Oldest retained batch: count - 1 positions before the newest, on the ring.
-    std::size_t k = (s.newest + History + 1 - s.count) % History;
-    for (std::size_t n = 0; n < s.count; ++n) {
-      out.batches[n] = {s.batches[k].first_seq, s.batches[k].last_seq, s.batches[k].base_offset};
+    std::size_t count = 0;
+    for (const std::uint64_t q : s.seqs) count += q != no_batch ? 1 : 0;
+    out.count = static_cast<std::uint8_t>(count);
+    // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
+    // are filled in ring order from a cleared history, so the retained ones are consecutive).
+    std::size_t k = (s.newest + History + 1 - count) % History;
+    for (std::size_t n = 0; n < count; ++n) {
+      out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
+                        cold_[i].offsets[k]};
       k = k + 1 == History ? 0 : k + 1;
     }
     return out;
   }
 
-  slot pool_[Producers]{};
+  alignas(hot_align) hot hot_[Producers]{};
+  cold cold_[Producers]{};
   std::uint32_t index_[index_slots]{};
   std::uint32_t size_{0};
 
  public:
   /// sizeof(sequence_table) per the formula in the section comment.
-  static constexpr std::size_t footprint = (Producers * sizeof(slot) + 4 * (index_slots + 1) + alignof(std::int64_t) - 1) /
-                                           alignof(std::int64_t) * alignof(std::int64_t);
+  static constexpr std::size_t footprint =
+      (Producers * (sizeof(hot) + sizeof(cold)) + 4 * (index_slots + 1) + hot_align - 1) / hot_align * hot_align;
 };
 
 // ============================================================================================
@@ -2214,26 +2391,42 @@ class txn_index {
 // Several engines share one journal: the compaction writer calls every write_snapshot, the
 // open visitor every apply (each ignores the others' types). Payload layouts: README.
 // ============================================================================================
-#ifndef OFFSEQ_CRC32C_BITWISE
-#define OFFSEQ_CRC32C_BITWISE 0  // 1: no 1 KiB table (8x slower), for the smallest flash
+// CRC-32C lookup table, a flash/speed trade: 256 = byte table (1 KiB, fastest), 16 = nibble
+// table (64 bytes, about half the speed; the default on Cortex-M, where 1 KiB of flash counts
+// for more than a few cycles per byte), 0 = bitwise (no table, about 8x slower).
+// OFFSEQ_CRC32C_BITWISE 1 is the older spelling of 0. Every choice gives the same CRC.
+#ifndef OFFSEQ_CRC32C_TABLE
+#if defined(OFFSEQ_CRC32C_BITWISE) && OFFSEQ_CRC32C_BITWISE
+#define OFFSEQ_CRC32C_TABLE 0
+#elif defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || \
+    defined(__ARM_ARCH_8M_BASE__) || defined(__ARM_ARCH_8M_MAIN__)
+#define OFFSEQ_CRC32C_TABLE 16
+#else
+#define OFFSEQ_CRC32C_TABLE 256
+#endif
+#endif
+#if OFFSEQ_CRC32C_TABLE != 256 && OFFSEQ_CRC32C_TABLE != 16 && OFFSEQ_CRC32C_TABLE != 0
+#error "offseq: OFFSEQ_CRC32C_TABLE is 256, 16 or 0"
 #endif
 
 namespace detail {
 constexpr std::uint32_t crc32c_poly = 0x82F63B78u;  // Castagnoli, reflected
 
+// Entry i: the CRC register after shifting i through Bits steps (reflected).
+template <unsigned Bits>
 struct crc32c_table_t {
-  std::uint32_t v[256];
+  std::uint32_t v[1u << Bits];
   constexpr crc32c_table_t() noexcept : v{} {
-    for (std::uint32_t i = 0; i < 256; ++i) {
+    for (std::uint32_t i = 0; i < (1u << Bits); ++i) {
       std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+      for (unsigned k = 0; k < Bits; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
       v[i] = c;
     }
   }
 };
-#if !OFFSEQ_CRC32C_BITWISE
-inline constexpr crc32c_table_t crc32c_table{};
-#endif
+// Only the table the chosen implementation reads is odr-used, so only it reaches the image.
+inline constexpr crc32c_table_t<8> crc32c_table{};
+inline constexpr crc32c_table_t<4> crc32c_nibbles{};
 
 // Little-endian fixed-width encode/decode: the stored form never depends on the host.
 constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
@@ -2279,20 +2472,37 @@ constexpr bool get_varint(const std::uint8_t* p, std::size_t end, std::size_t* a
 }  // namespace detail
 
 namespace detail {
-template <class Byte>
-constexpr std::uint32_t crc32c_update(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
+template <unsigned Table, class Byte>
+constexpr std::uint32_t crc32c_with(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
   std::uint32_t c = ~crc;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint8_t b = static_cast<std::uint8_t>(p[i]);
-#if OFFSEQ_CRC32C_BITWISE
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
-#else
-    c = crc32c_table.v[(c ^ b) & 0xFFu] ^ (c >> 8);
-#endif
+    if constexpr (Table == 256) {
+      c = crc32c_table.v[(c ^ b) & 0xFFu] ^ (c >> 8);
+    } else if constexpr (Table == 16) {
+      c ^= b;
+      c = crc32c_nibbles.v[c & 0xFu] ^ (c >> 4);
+      c = crc32c_nibbles.v[c & 0xFu] ^ (c >> 4);
+    } else {
+      c ^= b;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ crc32c_poly : c >> 1;
+    }
   }
   return ~c;
 }
+template <class Byte>
+constexpr std::uint32_t crc32c_update(const Byte* p, std::size_t n, std::uint32_t crc) noexcept {
+  return crc32c_with<OFFSEQ_CRC32C_TABLE>(p, n, crc);
+}
+// The three implementations agree on every byte value, whichever one this build uses.
+constexpr bool crc32c_variants_agree() noexcept {
+  std::uint8_t all[256] = {};
+  for (std::size_t i = 0; i < 256; ++i) all[i] = static_cast<std::uint8_t>(255 - i);
+  const std::uint32_t ref = crc32c_with<0>(all, 256, 0);
+  return crc32c_with<16>(all, 256, 0) == ref && crc32c_with<256>(all, 256, 0) == ref &&
+         crc32c_with<16>("123456789", 9, 0) == 0xE3069283u && crc32c_with<0>("123456789", 9, 0) == 0xE3069283u;
+}
+static_assert(crc32c_variants_agree(), "offseq: CRC-32C table, nibble and bitwise variants differ");
 }  // namespace detail
 
 /// CRC-32C (Castagnoli) of n bytes, continuing from `crc` (0 to start).

@@ -45,7 +45,12 @@ TEST_CASE("contract: a partition starts at 0, generation 0 is never current") {
   const auto g = t.assign(0);
   CHECK(g != 0);
   CHECK(t.commit(0, 1, 0) == status::fenced);
+  CHECK(t.commit(0, 1, g | 0x80000000u) == status::fenced);  // above max_generation: never current
   CHECK(t.committed(0) == 0);
+  t.revoke(0);
+  t.revoke(0);  // idempotent
+  CHECK(t.current_generation(0) == 0);
+  CHECK(t.assign(0) == g + 1);  // the generation counter survives revokes
 }
 
 TEST_CASE("contract: out-of-range input is invalid_argument and changes nothing") {

@@ -4,6 +4,7 @@
 
 #include <offseq.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -176,6 +177,97 @@ TEST_CASE("§2.4 a higher epoch is accepted only at sequence 0 and clears the hi
   // An epoch jump by more than one is fine too.
   CHECK(t.admit(bh(1, 7, 0, 0), 20, 4).code == status::ok);
   CHECK(t.check(bh(1, 6, 1, 1)).code == status::fenced);
+}
+
+TEST_CASE("markers: an older epoch is fenced, a newer one clears the history so a zombie is refused") {
+  table t;
+  REQUIRE(t.admit(bh(1, 3, 0, 4), 0, 1).code == status::ok);
+  REQUIRE(t.admit(bh(1, 3, 5, 9), 5, 2).code == status::ok);
+  auto before = dump(t);
+  CHECK(t.check_marker(1, 2) == status::fenced);
+  CHECK(t.record_marker(1, 2, 50) == status::fenced);
+  CHECK(dump(t) == before);
+  // A commit marker at the same epoch: the sequence goes on across transactions.
+  CHECK(t.check_marker(1, 3) == status::ok);
+  REQUIRE(t.record_marker(1, 3, 10) == status::ok);
+  CHECK(t.check(bh(1, 3, 10, 12)).code == status::ok);
+  CHECK(t.check(bh(1, 3, 5, 9)).code == status::duplicate);
+  table::producer_snapshot s{};
+  REQUIRE(t.find(1, s) == status::ok);
+  CHECK(s.last_seen_ms == 10);  // a marker is activity
+  CHECK(s.count == 2);
+  // The coordinator's fencing abort (epoch 4): the zombie at epoch 3 is fenced, even for the
+  // next batch in its sequence, and its retries are no longer duplicates.
+  REQUIRE(t.record_marker(1, 4, 11) == status::ok);
+  CHECK(t.check(bh(1, 3, 10, 12)).code == status::fenced);
+  CHECK(t.admit(bh(1, 3, 5, 9), 20, 12).code == status::fenced);
+  REQUIRE(t.find(1, s) == status::ok);
+  CHECK(s.epoch == 4);
+  CHECK(s.count == 0);
+  // The new instance at epoch 4 starts at 0; anything else is out_of_order, expected 0.
+  const verdict v = t.check(bh(1, 4, 10, 12));
+  CHECK(v.code == status::out_of_order);
+  CHECK(v.expected_seq == 0);
+  CHECK(t.admit(bh(1, 4, 0, 1), 20, 12).code == status::ok);
+  CHECK(t.admit(bh(1, 4, 2, 2), 22, 12).code == status::ok);
+  // A marker never makes a producer look older.
+  REQUIRE(t.record_marker(1, 4, 5) == status::ok);
+  REQUIRE(t.find(1, s) == status::ok);
+  CHECK(s.last_seen_ms == 12);
+  CHECK(s.count == 2);
+}
+
+TEST_CASE("markers: an unknown producer is added with the marker's epoch; bad input changes nothing") {
+  offseq::sequence_table<2> t;
+  REQUIRE(t.admit(bh(1, 0, 7, 7), 0, 1).code == status::ok);
+  const auto before = dump(t);
+  CHECK(t.check_marker(-1, 0) == status::invalid_argument);
+  CHECK(t.record_marker(-1, 0, 5) == status::invalid_argument);
+  CHECK(t.check_marker(1, -1) == status::invalid_argument);
+  CHECK(t.record_marker(1, -1, 5) == status::invalid_argument);
+  CHECK(dump(t) == before);
+  CHECK(t.check_marker(9, 2) == status::ok);
+  REQUIRE(t.record_marker(9, 2, 5) == status::ok);
+  CHECK(t.size() == 2);
+  CHECK(t.check(bh(9, 1, 0, 0)).code == status::fenced);  // a zombie the marker fenced
+  CHECK(t.check(bh(9, 2, 3, 3)).code == status::out_of_order);
+  CHECK(t.check(bh(9, 2, 0, 3)).code == status::ok);
+  // Full: a marker for a third producer is table_full and changes nothing; known ones still work.
+  const auto full = dump(t);
+  CHECK(t.check_marker(10, 0) == status::table_full);
+  CHECK(t.record_marker(10, 0, 6) == status::table_full);
+  CHECK(dump(t) == full);
+  CHECK(t.record_marker(1, 0, 6) == status::ok);
+}
+
+TEST_CASE("§2.5 before §2.6: retained batches that cover all 2^31 sequences make the next batch a duplicate") {
+  // The in-sequence shortcut must not skip the duplicate search when the retained batches wrap
+  // the whole sequence space (absurd batch sizes, but any non-negative pair is a batch).
+  table t;
+  REQUIRE(t.admit(bh(1, 0, 5, 4), 100, 1).code == status::ok);  // 2^31 records: 5 .. INT32_MAX, 0 .. 4
+  verdict v = t.admit(bh(1, 0, 5, 4), 200, 2);                  // starts at next_seq (5) and equals it
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == 100);
+  CHECK(t.admit(bh(1, 0, 5, 9), 300, 3).code == status::ok);  // in sequence, not a duplicate
+  // Four quarter-circle batches: the next one starts where the oldest did.
+  constexpr std::int32_t q = 1 << 29;
+  REQUIRE(t.admit(bh(2, 0, 0, q - 1), 0, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, q, 2 * q - 1), 10, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 2 * q, 3 * q - 1), 20, 1).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 3 * q, max_seq), 30, 1).code == status::ok);
+  v = t.check(bh(2, 0, 0, q - 1));
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == 0);
+  CHECK(t.check(bh(2, 0, 0, 7)).code == status::ok);
+  // The same after a snapshot round trip.
+  table copy;
+  t.for_each_producer([&](const table::producer_snapshot& snap) { REQUIRE(copy.restore_producer(snap) == status::ok); });
+  CHECK(copy.check(bh(2, 0, 0, q - 1)).code == status::duplicate);
+  CHECK(copy.check(bh(1, 0, 5, 9)).code == status::duplicate);
+  // A new epoch starts over: ordinary batches take the shortcut again and behave the same.
+  REQUIRE(t.admit(bh(2, 1, 0, 9), 40, 2).code == status::ok);
+  CHECK(t.admit(bh(2, 1, 10, 19), 50, 2).code == status::ok);
+  CHECK(t.admit(bh(2, 1, 10, 19), 60, 2).code == status::duplicate);
 }
 
 TEST_CASE("§2.5 duplicate of each of the last History batches; a miss on the one before") {
@@ -451,8 +543,19 @@ TEST_CASE("sequential ids spread over the index (the hash does not cluster them)
     max_hits = h > max_hits ? h : max_hits;
     used += h > 0;
   }
-  CHECK(max_hits <= 8);
-  CHECK(used > 600);  // ~ 1537 * (1 - e^(-2/3)) = 748 expected for a random function
+  // Fibonacci hashing spreads a run of ids almost evenly (three-distance theorem): far better
+  // than a random function (~ 2048 * (1 - e^(-1/2)) = 806 words used, up to 5 per word).
+  CHECK(max_hits <= 2);
+  CHECK(used > 1000);
+  // Blocks of ids Kafka-style (sequential from a large base) and strided ids spread too.
+  for (std::int64_t base : {std::int64_t{1} << 40, std::int64_t{4000}}) {
+    for (std::int64_t stride : {1, 2, 1000}) {
+      std::vector<int> h(big::index_slots, 0);
+      int top = 0;
+      for (std::int64_t k = 0; k < 1024; ++k) top = std::max(top, ++h[big::home_slot(base + k * stride)]);
+      CHECK(top <= 4);
+    }
+  }
 }
 
 TEST_CASE("journal API: restore_producer validates, replaces, and respects capacity") {
@@ -526,12 +629,23 @@ TEST_CASE("journal API: restore_producer validates, replaces, and respects capac
   CHECK(t.erase(8) == status::not_found);
 }
 
-TEST_CASE("sizeof: 24 + 16 * History bytes per producer slot plus the index") {
+// sizeof = Producers * (24 + 8 * History) hot + Producers * 8 * History cold + 4 * (index words
+// + 1), rounded up to the hot slots' alignment (64 when a hot slot fills whole cache lines).
+static_assert(sizeof(offseq::sequence_table<1024, 5>) == 1024 * 64 + 1024 * 40 + 4 * (2048 + 1) + 60,
+              "1024 producers, History 5: 112 B per producer (+ 60 B rounding to 64)");
+static_assert(alignof(offseq::sequence_table<1024, 5>) == OFFSEQ_CACHE_LINE, "History 5: hot slots on cache lines");
+static_assert(sizeof(offseq::sequence_table<1000, 5>) == 1000 * 104 + 4 * (2048 + 1) + 60, "index: power of two >= 2P");
+static_assert(sizeof(offseq::sequence_table<1, 1>) == 32 + 8 + 4 * (2 + 1) + 4, "smallest table: 56 B");
+static_assert(sizeof(offseq::sequence_table<8, 3, true>) == 8 * (48 + 24) + 4 * (16 + 1) + 4, "History 3: 8-aligned");
+static_assert(offseq::sequence_table<1024, 5>::index_slots == 2048 && offseq::sequence_table<1025>::index_slots == 4096,
+              "load factor <= 1/2");
+
+TEST_CASE("sizeof: (24 + 8 * History) hot + 8 * History cold bytes per producer plus the index") {
   using t5 = offseq::sequence_table<1024, 5>;
   CHECK(sizeof(t5) == t5::footprint);
-  CHECK(t5::footprint == 1024 * 104 + 4 * (1537 + 1));
+  CHECK(t5::footprint == 114752);
   using t1 = offseq::sequence_table<1, 1>;
-  CHECK(sizeof(t1) == 1 * 40 + 4 * 3 + 4);
+  CHECK(sizeof(t1) == t1::footprint);
 }
 
 // ---------------------------------------------------------------- randomized reference model
@@ -587,6 +701,23 @@ struct ref_model {
     if (p.batches.size() > history) p.batches.pop_front();
     return v;
   }
+  status marker(std::int64_t pid, std::int16_t epoch, std::uint64_t now) {
+    if (pid < 0 || epoch < 0) return status::invalid_argument;
+    auto it = producers.find(pid);
+    if (it == producers.end()) {
+      if (producers.size() >= capacity) return status::table_full;
+      producers.emplace(pid, ref_producer{epoch, now, {}});
+      return status::ok;
+    }
+    ref_producer& p = it->second;
+    if (epoch < p.epoch) return status::fenced;
+    if (epoch > p.epoch) {
+      p.epoch = epoch;
+      p.batches.clear();
+    }
+    p.last_seen = now > p.last_seen ? now : p.last_seen;
+    return status::ok;
+  }
   std::size_t expire(std::uint64_t now, std::uint64_t idle) {
     std::size_t n = 0;
     for (auto it = producers.begin(); it != producers.end();) {
@@ -628,7 +759,7 @@ void run_random(std::uint32_t seed, int ops) {
   for (std::size_t i = 0; i < P; ++i) ids.push_back(static_cast<std::int64_t>(rng() >> 1));
   std::uint64_t now = 0;
   std::int64_t log_end = 0;
-  std::size_t counts[16] = {};
+  std::size_t counts[16] = {}, marker_counts[16] = {};
   for (int op = 0; op < ops; ++op) {
     now += static_cast<std::uint64_t>(pick(4));
     const std::int64_t id = ids[static_cast<std::size_t>(pick(static_cast<std::uint64_t>(ids.size())))];
@@ -692,10 +823,16 @@ void run_random(std::uint32_t seed, int ops) {
       REQUIRE(got.code == want.code);
       REQUIRE(got.offset == want.offset);
       REQUIRE(got.expected_seq == want.expected_seq);
-    } else if (what < 95) {
+    } else if (what < 93) {
       const verdict want = m.admit(b, log_end, now);
       REQUIRE(t.record(b, log_end, now) == want.code);
       if (want.code == status::ok) log_end += len;
+    } else if (what < 95) {  // a transaction marker: same, older or newer epoch, or invalid
+      const std::int16_t e = pick(50) == 0 ? std::int16_t{-1} : static_cast<std::int16_t>(b.epoch < 0 ? 0 : b.epoch + pick(3) - 1 < 0 ? 0 : b.epoch + pick(3) - 1);
+      const status want = m.marker(b.producer_id, e, now);
+      REQUIRE(t.check_marker(b.producer_id, e) == want);
+      REQUIRE(t.record_marker(b.producer_id, e, now) == want);
+      ++marker_counts[static_cast<std::size_t>(want)];
     } else if (what < 98) {
       const std::uint64_t idle = static_cast<std::uint64_t>(pick(400));
       const std::uint64_t when = pick(10) == 0 ? now - static_cast<std::uint64_t>(pick(static_cast<std::uint64_t>(now) + 1)) : now;
@@ -721,6 +858,9 @@ void run_random(std::uint32_t seed, int ops) {
   CHECK(counts[static_cast<std::size_t>(status::table_full)] > 0);
   CHECK(counts[static_cast<std::size_t>(status::invalid_argument)] > 0);
   if (S) CHECK(counts[static_cast<std::size_t>(status::unknown_producer)] > 0);
+  CHECK(marker_counts[static_cast<std::size_t>(status::ok)] > 0);
+  CHECK(marker_counts[static_cast<std::size_t>(status::fenced)] > 0);
+  CHECK(marker_counts[static_cast<std::size_t>(status::invalid_argument)] > 0);
 }
 }  // namespace
 

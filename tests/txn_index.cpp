@@ -326,12 +326,17 @@ TEST_CASE("epochs: an older epoch than the open transaction's is fenced, a newer
 TEST_CASE("epochs after a marker are not the index's: the producer state must record the marker epoch") {
   // Kafka's appendEndTxnMarker raises the producer's stored epoch, so a zombie still at the old
   // epoch is refused at the partition. txn_index keeps no state for producers without an open
-  // transaction: this check belongs to the partition's producer state (the example keeps the
-  // epoch per producer, raised by markers too).
+  // transaction: this check belongs to the partition's producer state, sequence_table, which
+  // record_marker raises (as examples/exactly_once_pipeline does).
   index_t x;
   REQUIRE(x.append(1, 3, 0, 0) == status::ok);
   REQUIRE(x.marker(1, 4, 1, abort_) == status::ok);  // the coordinator's fencing abort
   CHECK(x.check_append(1, 3, 2, 2) == status::ok);   // the index alone cannot refuse it
+  offseq::sequence_table<4> producers;
+  REQUIRE(producers.admit(offseq::batch_header{1, 3, 0, 0}, 0, 0).code == status::ok);
+  REQUIRE(producers.record_marker(1, 4, 1) == status::ok);
+  CHECK(producers.check(offseq::batch_header{1, 3, 1, 1}).code == status::fenced);  // the zombie
+  CHECK(producers.check(offseq::batch_header{1, 4, 0, 0}).code == status::ok);      // the new instance
 }
 
 TEST_CASE("capacity: a full open table is table_full and changes nothing") {

@@ -6,9 +6,10 @@
 //   coordinator       txn_coordinator; its write-ahead log (a vector here) is the only thing
 //                     it keeps across a crash: a crash destroys the object, recover() rebuilds it.
 //   output partitions two logs, each with a txn_index (LSO, aborted ranges) and the leader's
-//                     producer epochs, raised by data and by markers (Kafka's appendEndTxnMarker):
-//                     without the marker's epoch a zombie could append after its fencing abort
-//                     and its data would join the next transaction of the same producer id.
+//                     producer state, a sequence_table: epochs raised by data and by markers
+//                     (record_marker, Kafka's appendEndTxnMarker; without the marker's epoch a
+//                     zombie could append after its fencing abort and its data would join the
+//                     next transaction of the same producer id) and each record's sequence.
 //   pipeline app      init_producer_id → add_partitions → produce → add_offsets → end_txn, per
 //                     batch of inputs; a crash loses all its memory; a restart re-inits (which
 //                     fences and aborts what the old instance left open) and resumes from the
@@ -93,34 +94,34 @@ struct record {
 struct partition {
   std::vector<record> log;  // offset = index
   index_t idx;
-  std::map<std::int64_t, std::int16_t> epochs;  // leader's producer epochs (fences zombies)
+  offseq::sequence_table<4> producers;  // leader's producer state: epochs (fence zombies), sequences
   std::uint64_t fenced_appends = 0, refused_markers = 0;
 
   std::int64_t end() const { return static_cast<std::int64_t>(log.size()); }
 
-  status produce(std::int64_t pid, std::int16_t epoch, std::int64_t input, std::int64_t value) {
-    auto it = epochs.find(pid);
-    if (it != epochs.end() && epoch < it->second) {
-      ++fenced_appends;
-      return status::fenced;
-    }
+  status produce(std::int64_t pid, std::int16_t epoch, std::int32_t seq, std::int64_t input, std::int64_t value,
+                 std::uint64_t now) {
+    const offseq::batch_header b{pid, epoch, seq, seq};  // one record per batch
+    const offseq::verdict v = producers.check(b);
+    if (v.code == status::fenced) ++fenced_appends;
+    if (v.code != status::ok) return v.code;  // the app never retries: a duplicate would be a bug
     const status s = idx.check_append(pid, epoch, end(), end());
     if (s != status::ok) return s;
     (void)idx.append(pid, epoch, end(), end());
-    epochs[pid] = epoch;
+    (void)producers.record(b, end(), now);
     log.push_back({pid, 0, input, value});
     return status::ok;
   }
-  status write_marker(const offseq::txn_marker& m) {
+  status write_marker(const offseq::txn_marker& m, std::uint64_t now) {
     const bool commit = m.result == offseq::txn_result::commit;
-    const status s = idx.check_marker(m.producer_id, m.epoch, end(), commit);
+    status s = idx.check_marker(m.producer_id, m.epoch, end(), commit);
+    if (s == status::ok) s = producers.check_marker(m.producer_id, m.epoch);
     if (s != status::ok) {
       ++refused_markers;  // e.g. table_full: the coordinator re-sends after retention
       return s;
     }
     (void)idx.marker(m.producer_id, m.epoch, end(), commit);
-    auto it = epochs.find(m.producer_id);
-    if (it == epochs.end() || it->second < m.epoch) epochs[m.producer_id] = m.epoch;
+    (void)producers.record_marker(m.producer_id, m.epoch, now);
     log.push_back({m.producer_id, commit ? 1 : 2, -1, 0});
     return status::ok;
   }
@@ -220,7 +221,7 @@ struct world {
   }
 
   void deliver(const offseq::txn_marker& m, bool ack) {
-    const status s = out[m.partition].write_marker(m);
+    const status s = out[m.partition].write_marker(m, now);
     if (ack) (void)coord->on_markers_written(m, now, s == status::ok ? status::ok : status::io_error);
   }
 
@@ -250,7 +251,8 @@ struct app {
   world* w;
   std::int64_t pid = -1;
   std::int16_t epoch = -1;
-  std::int64_t next = 0;  // next input offset
+  std::int32_t seq[2] = {0, 0};  // next sequence per output partition (an epoch starts at 0)
+  std::int64_t next = 0;         // next input offset
 
   // (Re)start: a new instance with no memory.
   void start() {
@@ -259,6 +261,7 @@ struct app {
       if (r.code == status::ok) {
         pid = r.producer_id;
         epoch = r.epoch;
+        seq[0] = seq[1] = 0;
         break;
       }
       if (r.code != status::concurrent_transactions) ++w->unexpected;
@@ -288,8 +291,8 @@ struct app {
   bool produce(std::int64_t first, std::int64_t end, int only_partition = -1) {
     for (std::int64_t i = first; i < end; ++i) {
       const std::int64_t v = w->input[static_cast<std::size_t>(i)];
-      if (only_partition != 1 && w->out[0].produce(pid, epoch, i, v * 2) != status::ok) return false;
-      if (only_partition != 0 && w->out[1].produce(pid, epoch, i, v + 1000) != status::ok) return false;
+      if (only_partition != 1 && w->out[0].produce(pid, epoch, seq[0]++, i, v * 2, w->now) != status::ok) return false;
+      if (only_partition != 0 && w->out[1].produce(pid, epoch, seq[1]++, i, v + 1000, w->now) != status::ok) return false;
     }
     return true;
   }
@@ -344,7 +347,7 @@ int main(int argc, char** argv) {
         ++w.unexpected;
       ++committed;
       // The zombie: its writes and its commit are refused.
-      if (w.out[0].produce(a.pid, a.epoch, first, 0) != status::fenced) ++w.unexpected;
+      if (w.out[0].produce(a.pid, a.epoch, a.seq[0], first, 0, w.now) != status::fenced) ++w.unexpected;
       if (w.coord->add_offsets(kTxnId, a.pid, a.epoch, kGroupPartition, end, w.now) != status::fenced) ++w.unexpected;
       if (w.coord->end_txn(kTxnId, a.pid, a.epoch, offseq::txn_result::commit, w.now) != status::fenced)
         ++w.unexpected;

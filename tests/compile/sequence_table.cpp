@@ -19,6 +19,7 @@ std::int64_t exercise(T& t) {
   (void)t.record(b, 10, 100);
   const offseq::verdict a = t.admit(offseq::batch_header{1, 0, 4, 4}, 14, 101);
   sum += static_cast<std::int64_t>(a.code);
+  sum += static_cast<std::int64_t>(t.check_marker(1, 1)) + static_cast<std::int64_t>(t.record_marker(1, 1, 102));
   typename T::producer_snapshot snap{};
   (void)t.find(1, snap);
   t.for_each_producer([&](const typename T::producer_snapshot& s) { sum += s.producer_id + s.count; });
