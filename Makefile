@@ -214,5 +214,27 @@ readme-check: $(BUILD)/examples/quickstart
 test: readme-check
 .PHONY: readme-check
 
+# ---------------------------------------------------------------- journal: fuzzing, bench libs
+# make fuzz: every parser of stored data under libFuzzer (clang, ASan+UBSan), FUZZ_SECONDS
+# each; the corpus grows in build/fuzz/NAME-corpus, a failing input lands in build/fuzz/.
+.PHONY: fuzz deps-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_CXX     ?= clang++
+FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cpp,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/*.cpp)))
+BENCH_LIBS_journal := -lsqlite3
+
+deps-fuzz:
+	@$(DEPS) clang libclang-rt-14-dev
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(HEADERS) | deps-fuzz
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(INC) $< -o $@
+fuzz: $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do mkdir -p $$t-corpus; echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=0 $$t-corpus 2>&1 | \
+	  grep -E "^#[0-9]+ *DONE|^Done|ERROR|SUMMARY|property" || true; \
+	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
+	    { echo "fuzz: $$t failed; input saved in $(BUILD)/fuzz/"; exit 1; }; done
+
 clean:
 	rm -rf $(BUILD)
