@@ -3297,6 +3297,13 @@ class producer_log {
     if (s == status::ok) note(producer_id);
     return s;
   }
+  /// sequence_table::record_marker; a raised epoch (history cleared) or a new producer is noted,
+  /// so the fence a marker set survives a restart.
+  status record_marker(Table& t, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+    const status s = t.record_marker(producer_id, epoch, now_ms);
+    if (s == status::ok) note(producer_id);
+    return s;
+  }
   /// sequence_table::expire; every removal is noted.
   std::size_t expire(Table& t, std::uint64_t now_ms, std::uint64_t idle_ms) noexcept {
     return expire(t, now_ms, idle_ms, [](std::int64_t) noexcept { return false; });

@@ -899,6 +899,32 @@ TEST_CASE("producer_log: every retained batch, removals and epochs survive a res
   CHECK(v.offset == 103);
 }
 
+TEST_CASE("producer_log: an epoch raised by a marker survives a restart and still fences the zombie") {
+  sim_flash f(8192, 1024, 8);
+  mjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  table t;
+  plog pl;
+  REQUIRE(pl.admit(t, offseq::batch_header{7, 2, 0, 9}, 100, 50).code == status::ok);
+  CHECK(pl.record_marker(t, 7, 1, 60) == status::fenced);  // older epoch: refused, not noted
+  REQUIRE(pl.flush(j, t) == status::ok);
+  REQUIRE(pl.record_marker(t, 7, 3, 70) == status::ok);  // fencing abort wrote epoch 3
+  REQUIRE(pl.record_marker(t, 11, 0, 70) == status::ok);  // a producer first seen by its marker
+  CHECK(pl.changed() == 2);
+  REQUIRE(pl.flush(j, t) == status::ok);
+  table t2;
+  mjournal j2(f);
+  REQUIRE(plog::load(j2, t2) == status::ok);
+  CHECK(table_state(t2) == table_state(t));
+  table::producer_snapshot ps{};
+  REQUIRE(t2.find(7, ps) == status::ok);
+  CHECK(ps.epoch == 3);
+  CHECK(ps.count == 0);  // history cleared with the new epoch
+  CHECK(t2.check(offseq::batch_header{7, 2, 10, 19}).code == status::fenced);  // the zombie
+  REQUIRE(t2.find(11, ps) == status::ok);
+  CHECK(ps.epoch == 0);
+}
+
 TEST_CASE("producer_log: changes beyond one record, or beyond the list, flush by compaction") {
   sim_flash f(16384, 1024, 8);
   using tiny_journal = offseq::journal<sim_flash, plog::max_entry_bytes, 16>;  // one producer per record
