@@ -26,6 +26,7 @@
 // restart from the file restoring every partition at its end. Exit status 1 if offseq fails.
 // Usage: at_least_once [seed=1] [messages=1000000] [crashes=5] [rebalances=6]
 #include <offseq.hpp>
+#include <posix_file.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -41,7 +42,6 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 using offseq::status;
@@ -58,61 +58,53 @@ constexpr unsigned kWorkSpin = 4096;    // a message's work: up to this many idl
 using tracker_t = offseq::commit_tracker<kPartitions, kWindow>;
 using log_t = offseq::tracker_log<tracker_t>;
 
-// The journal's Storage concept over a temporary file (deleted on exit): erased bytes read 0xFF
-// as on flash, a write lands with pwrite, sync() is fdatasync. cut_after(n) simulates a power
-// cut: the next n bytes of writes land, the write in progress stops there (a torn record) and
-// every call fails with io_error until power_on().
+// The journal's Storage: platform/posix_file.hpp over a temporary file (deleted on exit)
+// behind a power switch. cut_after(n) simulates a power cut: the next n bytes of writes land,
+// the write in progress stops there (a torn record) and every call fails with io_error until
+// power_on().
 class file_storage {
  public:
-  explicit file_storage(std::size_t size) : size_(size) {
+  explicit file_storage(std::size_t size) {
     const char* dir = std::getenv("TMPDIR");
     path_ = std::string(dir != nullptr && *dir != 0 ? dir : "/tmp") + "/offseq_at_least_once_XXXXXX";
-    fd_ = mkstemp(&path_[0]);
-    if (fd_ < 0 || erase(0, size_) != status::ok) {
+    const int fd = mkstemp(&path_[0]);
+    if (fd >= 0) close(fd);
+    if (fd < 0 || file_.open(path_.c_str(), size) != status::ok) {
       std::perror("at_least_once: journal file");
       std::exit(2);
     }
   }
   ~file_storage() {
-    close(fd_);
+    file_.close();
     unlink(path_.c_str());
   }
   file_storage(const file_storage&) = delete;
   file_storage& operator=(const file_storage&) = delete;
 
-  std::size_t size() const noexcept { return size_; }
-  std::size_t erase_block() const noexcept { return 4096; }
-  std::size_t program_unit() const noexcept { return 1; }
+  std::size_t size() const noexcept { return file_.size(); }
+  std::size_t erase_block() const noexcept { return file_.erase_block(); }
+  std::size_t program_unit() const noexcept { return file_.program_unit(); }
   status read(std::size_t addr, void* dst, std::size_t n) noexcept {
-    if (!powered_) return status::io_error;
-    if (addr > size_ || n > size_ - addr) return status::invalid_argument;
-    return pread(fd_, dst, n, static_cast<off_t>(addr)) == static_cast<ssize_t>(n) ? status::ok : status::io_error;
+    return powered_ ? file_.read(addr, dst, n) : status::io_error;
   }
   status write(std::size_t addr, const void* src, std::size_t n) noexcept {
     if (!powered_) return status::io_error;
-    if (addr > size_ || n > size_ - addr) return status::invalid_argument;
-    std::size_t land = n;
-    if (cut_armed_ && cut_left_ < n) land = cut_left_;
-    if (land != 0 && pwrite(fd_, src, land, static_cast<off_t>(addr)) != static_cast<ssize_t>(land)) return status::io_error;
-    if (land < n) {  // the power went in the middle of this write
-      powered_ = false;
-      return status::io_error;
+    if (!cut_armed_ || n <= cut_left_) {
+      if (cut_armed_) cut_left_ -= n;
+      return file_.write(addr, src, n);
     }
-    if (cut_armed_) cut_left_ -= n;
-    return status::ok;
+    // The power goes in the middle of this write: only its first cut_left_ bytes land.
+    powered_ = false;
+    if (cut_left_ != 0) (void)file_.write(addr, src, cut_left_);
+    return status::io_error;
   }
   status erase(std::size_t addr, std::size_t n) noexcept {
     if (!powered_) return status::io_error;
-    if (addr % erase_block() || n % erase_block() || addr > size_ || n > size_ - addr) return status::invalid_argument;
-    const std::vector<std::uint8_t> ff(n, 0xFF);
-    if (pwrite(fd_, ff.data(), n, static_cast<off_t>(addr)) != static_cast<ssize_t>(n)) return status::io_error;
-    ++erases_;
-    return status::ok;
+    const status s = file_.erase(addr, n);
+    if (s == status::ok) ++erases_;
+    return s;
   }
-  status sync() noexcept {
-    if (!powered_) return status::io_error;
-    return fdatasync(fd_) == 0 ? status::ok : status::io_error;
-  }
+  status sync() noexcept { return powered_ ? file_.sync() : status::io_error; }
 
   void cut_after(std::size_t bytes) noexcept {
     cut_armed_ = true;
@@ -123,12 +115,10 @@ class file_storage {
     cut_armed_ = false;
   }
   std::uint64_t erases() const noexcept { return erases_; }
-  const std::string& path() const noexcept { return path_; }
 
  private:
-  std::size_t size_;
+  offseq::posix::posix_file file_;
   std::string path_;
-  int fd_ = -1;
   bool powered_ = true, cut_armed_ = false;
   std::size_t cut_left_ = 0;
   std::uint64_t erases_ = 0;
