@@ -1404,7 +1404,7 @@ class txn_coordinator {
                         std::size_t count, std::uint64_t now_ms) noexcept {
     if (partitions == nullptr || count == 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
@@ -1415,7 +1415,7 @@ class txn_coordinator {
       if (n.partition_count >= PartitionsPerTxn) return status::table_full;
       n.partitions[n.partition_count++] = partitions[k];
     }
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, n.partition_count != s.cur.partition_count, now_ms);
   }
 
   /// AddPartitionsToTxn for one partition.
@@ -1431,18 +1431,20 @@ class txn_coordinator {
                      std::int64_t next_offset, std::uint64_t now_ms) noexcept {
     if (next_offset < 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
     std::size_t j = 0;
     while (j < n.offset_count && n.offsets[j].partition != group_partition) ++j;
-    if (j == n.offset_count) {
+    const bool added = j == n.offset_count;
+    if (added) {
       if (n.offset_count >= OffsetsPerTxn) return status::table_full;
       ++n.offset_count;
     }
+    const bool changed = added || n.offsets[j].next_offset != next_offset;
     n.offsets[j] = txn_offset{next_offset, group_partition, 0};
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, changed, now_ms);
   }
 
   /// EndTxn (SEMANTICS §3.3, §3.4): ok once prepare_* is durable (queued with an async log);
@@ -1451,10 +1453,9 @@ class txn_coordinator {
                  std::uint64_t now_ms) noexcept {
     if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_identity(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, false, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    if (s.pending) return status::concurrent_transactions;
     const bool commit = result == txn_result::commit;
     switch (s.cur.state) {
       case txn_state::ongoing: break;
@@ -1821,45 +1822,30 @@ class txn_coordinator {
     return status::ok;
   }
 
-  // Order of Kafka's checks for a client request on an existing id: mapping, then epoch.
-  status check_identity(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
+  // Order of Kafka's checks for a client request on an existing id: mapping, epoch, then an
+  // append in flight -> concurrent_transactions; AddPartitions/AddOffsets (`adding`) also wait
+  // while prepare_* completes.
+  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, bool adding, slot*& out) noexcept {
     if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
     slot* const s = find(id);
     if (s == nullptr || s->cur.state == txn_state::dead || s->cur.producer_id != producer_id)
       return status::unknown_producer;
     if (s->cur.epoch != epoch) return status::fenced;
+    if (s->pending || (adding && (s->cur.state == txn_state::prepare_commit || s->cur.state == txn_state::prepare_abort)))
+      return status::concurrent_transactions;
     out = s;
     return status::ok;
   }
 
-  // AddPartitions/AddOffsets: identity, then pending or prepare_* -> concurrent_transactions.
-  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
-    const status st = check_identity(id, producer_id, epoch, out);
-    if (st != status::ok) return st;
-    if (out->pending || out->cur.state == txn_state::prepare_commit || out->cur.state == txn_state::prepare_abort)
-      return status::concurrent_transactions;
-    return status::ok;
-  }
-
-  // `next` holds cur plus the additions: nothing new in an ongoing transaction -> ok without a
-  // write (Kafka 2.3 rule 13); otherwise -> ongoing, start time set when a transaction begins.
-  status begin_or_extend(slot& s, std::uint64_t now_ms) noexcept {
-    log_record& n = s.next;
-    const log_record& c = s.cur;
-    if (c.state == txn_state::ongoing && same_contents(c, n)) return status::ok;
-    if (c.state != txn_state::ongoing) n.txn_start_ms = now_ms;
-    if (!is_valid_transition(c.state, txn_state::ongoing)) return status::invalid_state;
+  // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
+  // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
+  // otherwise -> ongoing, start time set when a transaction begins.
+  status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+    const txn_state from = s.cur.state;
+    if (from == txn_state::ongoing && !changed) return status::ok;
+    if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
+    if (!is_valid_transition(from, txn_state::ongoing)) return status::invalid_state;
     return append(s, txn_state::ongoing, now_ms);
-  }
-
-  static bool same_contents(const log_record& a, const log_record& b) noexcept {
-    if (a.partition_count != b.partition_count || a.offset_count != b.offset_count) return false;
-    for (std::size_t j = 0; j < a.partition_count; ++j)
-      if (a.partitions[j] != b.partitions[j]) return false;
-    for (std::size_t j = 0; j < a.offset_count; ++j)
-      if (a.offsets[j].partition != b.offsets[j].partition || a.offsets[j].next_offset != b.offsets[j].next_offset)
-        return false;
-    return true;
   }
 
   // Kafka's prepareFenceProducerEpoch + internal EndTxn(ABORT): one record, prepare_abort with
