@@ -202,5 +202,14 @@ target-test: target-compile-fail target-clang $(TARGET_ELFS)
 	  $(call QEMU_RUN,$(c),$(BUILD)/target/$(c)/firmware.elf) || { echo "target-test: $(c) firmware FAILED"; exit 1; };) \
 	echo "target-test: $(TARGET_CPUS) passed"
 
+# ---------------------------------------------------------------- size-optimized host tests
+# The whole host suite built -Os, as firmware builds the header: covers the code paths taken
+# only under __OPTIMIZE_SIZE__ (sequence_table's admit without the separate in-sequence path,
+# txn_coordinator helpers kept out of line).
+.PHONY: test-small
+$(eval $(call test_binary,small,-Os -g,))
+test-small: $(BUILD)/small/offseq_tests
+	$(BUILD)/small/offseq_tests
+
 clean:
 	rm -rf $(BUILD)
