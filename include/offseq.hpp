@@ -1122,7 +1122,10 @@ class sequence_table {
     out.count = static_cast<std::uint8_t>(count);
     // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
     // are filled in ring order from a cleared history, so the retained ones are consecutive).
-    std::size_t k = (s.newest + History + 1 - count) % History;
+    // Without `%`: a Cortex-M0+ has no divide instruction and would link libgcc's division.
+    const std::size_t after = s.newest + 1u;  // 1 .. History
+    std::size_t k = after >= count ? after - count : after + History - count;
+    if (k == History) k = 0;  // (only with count == 0)
     for (std::size_t n = 0; n < count; ++n) {
       out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
                         cold_[i].offsets[k]};
