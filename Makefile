@@ -236,5 +236,14 @@ fuzz: $(FUZZ_TARGETS)
 	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
 	    { echo "fuzz: $$t failed; input saved in $(BUILD)/fuzz/"; exit 1; }; done
 
+# ---------------------------------------------------------------- size-optimized host tests
+# The whole host suite built -Os, as firmware builds the header: covers the code paths taken
+# only under __OPTIMIZE_SIZE__ (sequence_table's admit without the separate in-sequence path,
+# txn_coordinator helpers kept out of line).
+.PHONY: test-small
+$(eval $(call test_binary,small,-Os -g,))
+test-small: $(BUILD)/small/offseq_tests
+	$(BUILD)/small/offseq_tests
+
 clean:
 	rm -rf $(BUILD)

@@ -722,7 +722,14 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 
 // Paths kept out of the inlined admit: all but the in-sequence batch (NOINLINE), and the rare
 // new producer / new epoch (COLD).
-#if defined(__GNUC__)
+// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__) there is no separate
+// in-sequence path, and the compiler places everything.
+#if defined(__OPTIMIZE_SIZE__)
+#define OFFSEQ_SEQ_SMALL 1
+#else
+#define OFFSEQ_SEQ_SMALL 0
+#endif
+#if defined(__GNUC__) && !OFFSEQ_SEQ_SMALL
 #define OFFSEQ_SEQ_NOINLINE __attribute__((noinline))
 #define OFFSEQ_SEQ_COLD __attribute__((noinline, cold))
 #else
@@ -774,11 +781,14 @@ class sequence_table {
     if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
     const where w = locate(b.producer_id);
     // The common case, the next batch of a known producer, is short enough to inline at the
-    // caller; every other case goes out of line (a call costed a fifth of an admit).
+    // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
+    // size (-Os), admit_slow takes that case too (judge answers it first).
+#if !OFFSEQ_SEQ_SMALL
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
-      push(b, base_offset, now_ms, w.slot);
+      push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
       return fail(status::ok);
     }
+#endif
     return admit_slow(b, base_offset, now_ms, w);
   }
 
@@ -882,16 +892,9 @@ class sequence_table {
     const std::uint32_t i = static_cast<std::uint32_t>(&s - hot_);
     reset_history(s, snap.epoch);
     s.last_seen_ms = snap.last_seen_ms;
-    // Oldest first into 0 .. count-1: the retained set is always positions [0, count).
-    for (std::size_t k = 0; k < snap.count; ++k) {
-      s.wide = static_cast<std::uint8_t>(s.wide | is_long(snap.batches[k].first_seq, snap.batches[k].last_seq));
-      s.seqs[k] = pack(snap.batches[k].first_seq, snap.batches[k].last_seq);
-      cold_[i].offsets[k] = snap.batches[k].base_offset;
-    }
-    if (snap.count > 0) {
-      s.newest = static_cast<std::uint8_t>(snap.count - 1u);
-      s.next_seq = sequence_add(snap.batches[snap.count - 1].last_seq, 1);
-    }
+    // Oldest first, as admit stored them: ring positions 0 .. count-1.
+    for (std::size_t k = 0; k < snap.count; ++k)
+      push(snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset, snap.last_seen_ms, i);
     return status::ok;
   }
 
@@ -1042,7 +1045,12 @@ class sequence_table {
     if (in_sequence(b.epoch, b.first_seq, s)) return rule(status::ok);
     // Every ring entry is compared (free ones never match), branch-free until the end.
     const std::uint64_t key = pack(b.first_seq, b.last_seq);
-    const std::size_t hit = find_batch<History>(s, key);
+    std::size_t hit = History;
+    if constexpr (OFFSEQ_SEQ_SMALL) {  // a loop, not History compares
+      for (std::size_t k = History; k-- > 0;) hit = s.seqs[k] == key ? k : hit;  // the first, as find_batch
+    } else {
+      hit = find_batch<History>(s, key);
+    }
     if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), false, -1};
     return b.first_seq == s.next_seq ? rule(status::ok) : rule(status::out_of_order, s.next_seq);  // rules 6, 7
   }
@@ -1050,18 +1058,19 @@ class sequence_table {
   void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    push(b, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
+    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
   }
 
   // Stores an accepted batch as producer i's newest.
-  void push(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, std::uint32_t i) noexcept {
+  void push(std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset, std::uint64_t now_ms,
+            std::uint32_t i) noexcept {
     hot& s = hot_[i];
     const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
     s.newest = n;
-    s.seqs[n] = pack(b.first_seq, b.last_seq);
+    s.seqs[n] = pack(first_seq, last_seq);
     cold_[i].offsets[n] = base_offset;
-    s.next_seq = sequence_add(b.last_seq, 1);
-    s.wide = static_cast<std::uint8_t>(s.wide | is_long(b.first_seq, b.last_seq));  // sticky until the epoch changes
+    s.next_seq = sequence_add(last_seq, 1);
+    s.wide = static_cast<std::uint8_t>(s.wide | is_long(first_seq, last_seq));  // sticky until the epoch changes
     s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
   }
 
@@ -1133,7 +1142,10 @@ class sequence_table {
     out.count = static_cast<std::uint8_t>(count);
     // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
     // are filled in ring order from a cleared history, so the retained ones are consecutive).
-    std::size_t k = (s.newest + History + 1 - count) % History;
+    // Without `%`: a Cortex-M0+ has no divide instruction and would link libgcc's division.
+    const std::size_t after = s.newest + 1u;  // 1 .. History
+    std::size_t k = after >= count ? after - count : after + History - count;
+    if (k == History) k = 0;  // (only with count == 0)
     for (std::size_t n = 0; n < count; ++n) {
       out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
                         cold_[i].offsets[k]};
@@ -1172,22 +1184,29 @@ enum class txn_state : std::uint8_t {
   prepare_epoch_fence = 7,  ///< transient: ongoing transaction being fenced before its abort
 };
 
+namespace detail {
+template <class... S>
+constexpr std::uint8_t txn_bits(S... states) noexcept {
+  return static_cast<std::uint8_t>((0u | ... | (1u << static_cast<unsigned>(states))));
+}
+// Entry `to`, bit `from`: the valid previous states of `to` (8 bytes; a switch was a jump table).
+inline constexpr std::uint8_t txn_valid_from[8] = {
+    txn_bits(txn_state::empty, txn_state::complete_commit, txn_state::complete_abort),                     // empty
+    txn_bits(txn_state::ongoing, txn_state::empty, txn_state::complete_commit, txn_state::complete_abort),  // ongoing
+    txn_bits(txn_state::ongoing),                                              // prepare_commit
+    txn_bits(txn_state::ongoing, txn_state::prepare_epoch_fence),              // prepare_abort
+    txn_bits(txn_state::prepare_commit),                                       // complete_commit
+    txn_bits(txn_state::prepare_abort),                                        // complete_abort
+    txn_bits(txn_state::empty, txn_state::complete_abort, txn_state::complete_commit),  // dead
+    txn_bits(txn_state::ongoing),                                              // prepare_epoch_fence
+};
+}  // namespace detail
+
 /// Kafka's classic transition table (SEMANTICS.md §3): true iff `from` is a valid previous
 /// state of `to`. Out-of-range enumerator values are never valid.
 constexpr bool is_valid_transition(txn_state from, txn_state to) noexcept {
-  using s = txn_state;
-  switch (to) {
-    case s::empty: return from == s::empty || from == s::complete_commit || from == s::complete_abort;
-    case s::ongoing:
-      return from == s::ongoing || from == s::empty || from == s::complete_commit || from == s::complete_abort;
-    case s::prepare_commit: return from == s::ongoing;
-    case s::prepare_abort: return from == s::ongoing || from == s::prepare_epoch_fence;
-    case s::complete_commit: return from == s::prepare_commit;
-    case s::complete_abort: return from == s::prepare_abort;
-    case s::dead: return from == s::empty || from == s::complete_abort || from == s::complete_commit;
-    case s::prepare_epoch_fence: return from == s::ongoing;
-  }
-  return false;
+  const unsigned f = static_cast<unsigned>(from), t = static_cast<unsigned>(to);
+  return f < 8 && t < 8 && ((detail::txn_valid_from[t] >> f) & 1u) != 0;
 }
 
 /// Stable lowercase name of a transaction state; never null ("unknown" for bad values).
@@ -1255,6 +1274,14 @@ constexpr const char* to_string(txn_state s) noexcept {
 //        unstable_offset stays true until complete_commit (the coordinator cannot see the
 //        caller apply them). The CONTRACT's three hooks are the ones above this one.
 // --------------------------------------------------------------------------------------------
+
+// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__), helpers called from several
+// places stay out of line (GCC copied them into each caller).
+#if defined(__GNUC__) && defined(__OPTIMIZE_SIZE__)
+#define OFFSEQ_TXN_SHARED __attribute__((noinline))
+#else
+#define OFFSEQ_TXN_SHARED
+#endif
 
 namespace detail {
 constexpr std::size_t txn_strlen(const char* s) noexcept {
@@ -1388,89 +1415,11 @@ class txn_coordinator {
   /// effect on on_log_durable).
   producer_result init_producer_id(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms,
                                    std::int64_t expected_producer_id = -1, std::int16_t expected_epoch = -1) noexcept {
-    if (!valid_id(id) || timeout_ms == 0 || timeout_ms > config_.max_timeout_ms || expected_producer_id < -1 ||
-        expected_epoch < -1 || (expected_producer_id < 0) != (expected_epoch < 0))
-      return fail(status::invalid_argument);
-    const bool has_expected = expected_producer_id >= 0;
-    std::size_t i = find(id);
-    if (i == npos) {
-      i = free_slot();
-      if (i == npos) return fail(status::table_full);
-      std::int64_t pid = -1;
-      const status a = hooks_->allocate_producer_id(pid);
-      if (a != status::ok) return fail(a);
-      if (pid < 0) return fail(status::io_error);
-      slot& s = slots_[i];
-      s = slot{};
-      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
-      set_id(s.cur, id);
-      log_record& n = s.next;
-      n = s.cur;
-      n.producer_id = pid;
-      n.last_producer_id = -1;
-      n.epoch = 0;
-      n.last_epoch = -1;
-      n.state = txn_state::empty;
-      n.timeout_ms = timeout_ms;
-      n.update_ms = now_ms;
-      s.used = true;
-      const status st = append(s, now_ms);
-      if (st != status::ok) {
-        s.used = false;
-        return fail(st);
-      }
-      return producer_result{status::ok, pid, 0};
-    }
-    slot& s = slots_[i];
-    if (s.pending) return fail(status::concurrent_transactions);
-    const log_record& c = s.cur;
-    if (has_expected && !(expected_producer_id == c.producer_id ||
-                          (expected_producer_id == c.last_producer_id && expected_epoch >= exhausted_epoch)))
-      return fail(status::fenced);
-    switch (c.state) {
-      case txn_state::prepare_commit:
-      case txn_state::prepare_abort: return fail(status::concurrent_transactions);
-      case txn_state::ongoing: {
-        const status st = fence_and_abort(s, now_ms);
-        return fail(st == status::ok ? status::concurrent_transactions : st);
-      }
-      case txn_state::empty:
-      case txn_state::complete_commit:
-      case txn_state::complete_abort: break;
-      default: return fail(status::invalid_state);  // dead / fence are never durable states
-    }
-    log_record& n = s.next;
-    n = c;
-    if (c.epoch >= exhausted_epoch && (!has_expected || expected_epoch == c.epoch)) {
-      std::int64_t pid = -1;
-      const status a = hooks_->allocate_producer_id(pid);
-      if (a != status::ok) return fail(a);
-      if (pid < 0) return fail(status::io_error);
-      n.last_producer_id = c.producer_id;
-      n.producer_id = pid;
-      n.epoch = 0;
-      n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
-    } else if (!has_expected) {
-      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-      n.last_epoch = -1;
-    } else if (expected_epoch == c.epoch) {
-      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-      n.last_epoch = c.epoch;
-    } else if (expected_epoch == c.last_epoch) {
-      // A retry of a bump whose answer was lost: the current epoch again, no bump.
-    } else {
-      return fail(status::fenced);
-    }
-    n.state = txn_state::empty;
-    n.timeout_ms = timeout_ms;
-    n.txn_start_ms = 0;
-    n.update_ms = now_ms;
-    n.partition_count = 0;
-    n.offset_count = 0;
-    if (!is_valid_transition(c.state, n.state)) return fail(status::invalid_state);
-    const status st = append(s, now_ms);
+    slot* s = nullptr;
+    const status st = init(id, timeout_ms, now_ms, expected_producer_id, expected_epoch, s);
+    // One answer built at run time: each constant one was a 24-byte copy on an MCU.
     if (st != status::ok) return fail(st);
-    return producer_result{status::ok, n.producer_id, n.epoch};
+    return producer_result{status::ok, s->next.producer_id, s->next.epoch};
   }
 
   /// AddPartitionsToTxn (SEMANTICS §3.2): adds `count` data partitions (duplicates ignored).
@@ -1478,11 +1427,10 @@ class txn_coordinator {
                         std::size_t count, std::uint64_t now_ms) noexcept {
     if (partitions == nullptr || count == 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    log_record& n = s.next;
-    n = s.cur;
+    log_record& n = stage(s);
     for (std::size_t k = 0; k < count; ++k) {
       bool known = false;
       for (std::size_t j = 0; j < n.partition_count && !known; ++j) known = n.partitions[j] == partitions[k];
@@ -1490,7 +1438,7 @@ class txn_coordinator {
       if (n.partition_count >= PartitionsPerTxn) return status::table_full;
       n.partitions[n.partition_count++] = partitions[k];
     }
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, n.partition_count != s.cur.partition_count, now_ms);
   }
 
   /// AddPartitionsToTxn for one partition.
@@ -1506,19 +1454,20 @@ class txn_coordinator {
                      std::int64_t next_offset, std::uint64_t now_ms) noexcept {
     if (next_offset < 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    log_record& n = s.next;
-    n = s.cur;
+    log_record& n = stage(s);
     std::size_t j = 0;
     while (j < n.offset_count && n.offsets[j].partition != group_partition) ++j;
-    if (j == n.offset_count) {
+    const bool added = j == n.offset_count;
+    if (added) {
       if (n.offset_count >= OffsetsPerTxn) return status::table_full;
       ++n.offset_count;
     }
+    const bool changed = added || n.offsets[j].next_offset != next_offset;
     n.offsets[j] = txn_offset{next_offset, group_partition, 0};
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, changed, now_ms);
   }
 
   /// EndTxn (SEMANTICS §3.3, §3.4): ok once prepare_* is durable (queued with an async log);
@@ -1527,10 +1476,9 @@ class txn_coordinator {
                  std::uint64_t now_ms) noexcept {
     if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_identity(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, false, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    if (s.pending) return status::concurrent_transactions;
     const bool commit = result == txn_result::commit;
     switch (s.cur.state) {
       case txn_state::ongoing: break;
@@ -1540,12 +1488,9 @@ class txn_coordinator {
       case txn_state::complete_abort: return commit ? status::invalid_state : status::ok;
       default: return status::invalid_state;  // empty (and nothing else is durable)
     }
-    log_record& n = s.next;
-    n = s.cur;
-    n.state = commit ? txn_state::prepare_commit : txn_state::prepare_abort;
+    log_record& n = stage(s);
     if (!commit) n.offset_count = 0;  // abort drops the pending offsets
-    n.update_ms = now_ms;
-    return append(s, now_ms);
+    return append(s, commit ? txn_state::prepare_commit : txn_state::prepare_abort, now_ms);
   }
 
   /// A data partition answered a marker sent through Hooks::send_marker. result ok: written;
@@ -1574,17 +1519,17 @@ class txn_coordinator {
   /// Async log: the append with this lsn is durable; the transition takes effect now.
   /// not_found if no append with that lsn is in flight.
   status on_log_durable(std::uint64_t lsn, std::uint64_t now_ms) noexcept {
-    const std::size_t i = find_pending(lsn);
-    if (i == npos) return status::not_found;
-    take_effect(slots_[i], now_ms);
+    slot* const s = find_pending(lsn);
+    if (s == nullptr) return status::not_found;
+    take_effect(*s, now_ms);
     return status::ok;
   }
 
   /// Async log: the append with this lsn failed; the coordinator is as before the request.
   status on_log_failed(std::uint64_t lsn) noexcept {
-    const std::size_t i = find_pending(lsn);
-    if (i == npos) return status::not_found;
-    slot& s = slots_[i];
+    slot* const sp = find_pending(lsn);
+    if (sp == nullptr) return status::not_found;
+    slot& s = *sp;
     s.pending = false;
     s.fencing = false;
     if (s.cur.state == txn_state::dead) s.used = false;  // creation never happened
@@ -1614,11 +1559,8 @@ class txn_coordinator {
         case txn_state::complete_commit:
         case txn_state::complete_abort:
           if (now_ms >= c.update_ms && now_ms - c.update_ms >= config_.id_expiry_ms) {
-            log_record& n = s.next;
-            n = c;
-            n.state = txn_state::dead;
-            n.update_ms = now_ms;
-            (void)append(s, now_ms);
+            (void)stage(s);
+            (void)append(s, txn_state::dead, now_ms);
             ++actions;
           }
           break;
@@ -1630,25 +1572,25 @@ class txn_coordinator {
 
   /// Durable state of an id; dead for an unknown id (or one whose creation is still pending).
   txn_state state(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    return i == npos ? txn_state::dead : slots_[i].cur.state;
+    const slot* const s = find(id);
+    return s == nullptr ? txn_state::dead : s->cur.state;
   }
 
   /// The state an in-flight append will move the id to (prepare_epoch_fence while a fence is
   /// being logged); state(id) if nothing is in flight.
   txn_state pending_state(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    if (i == npos) return txn_state::dead;
-    const slot& s = slots_[i];
+    const slot* const sp = find(id);
+    if (sp == nullptr) return txn_state::dead;
+    const slot& s = *sp;
     if (!s.pending) return s.cur.state;
     return s.fencing ? txn_state::prepare_epoch_fence : s.next.state;
   }
 
   /// Current (durable) producer id and epoch of an id; not_found if unknown.
   producer_result producer(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    if (i == npos || slots_[i].cur.state == txn_state::dead) return fail(status::not_found);
-    return producer_result{status::ok, slots_[i].cur.producer_id, slots_[i].cur.epoch};
+    const slot* const s = find(id);
+    if (s == nullptr || s->cur.state == txn_state::dead) return fail(status::not_found);
+    return producer_result{status::ok, s->cur.producer_id, s->cur.epoch};
   }
 
   /// Kafka's UNSTABLE_OFFSET_COMMIT: true while a transaction holds a durable, not yet applied
@@ -1677,10 +1619,9 @@ class txn_coordinator {
       return status::corrupt;
     for (std::size_t j = 0; j < r.offset_count; ++j)
       if (r.offsets[j].next_offset < 0) return status::corrupt;
-    const txn_id id(r.id, r.id_length);
-    std::size_t i = find(id);
-    if (i != npos) {
-      slot& s = slots_[i];
+    slot* sp = find(txn_id(r.id, r.id_length));
+    if (sp != nullptr) {
+      slot& s = *sp;
       if (s.pending) return status::invalid_state;
       if (r.lsn <= s.cur.lsn || !is_valid_transition(s.cur.state, r.state)) return status::corrupt;
       if (r.state == txn_state::dead) {
@@ -1689,9 +1630,9 @@ class txn_coordinator {
         s.cur = r;
       }
     } else if (r.state != txn_state::dead) {  // a tombstone of an unknown id: nothing to delete
-      i = free_slot();
-      if (i == npos) return status::table_full;
-      slot& s = slots_[i];
+      sp = free_slot();
+      if (sp == nullptr) return status::table_full;
+      slot& s = *sp;
       s = slot{};
       s.cur = r;
       s.used = true;
@@ -1746,8 +1687,8 @@ class txn_coordinator {
 
   /// True while a log append of this id is in flight (requests answer concurrent_transactions).
   bool pending(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    return i != npos && slots_[i].pending;
+    const slot* const s = find(id);
+    return s != nullptr && s->pending;
   }
 
   /// Next log sequence number the coordinator will use.
@@ -1766,7 +1707,6 @@ class txn_coordinator {
   Hooks& hooks() noexcept { return *hooks_; }
 
  private:
-  static constexpr std::size_t npos = ~std::size_t{0};
 
   struct slot {
     log_record cur;             // durable image
@@ -1799,70 +1739,146 @@ class txn_coordinator {
     r.id_length = static_cast<std::uint8_t>(id.size);
   }
 
-  std::size_t find(txn_id id) const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i) {
-      const slot& s = slots_[i];
+  // Slots are found by pointer, not index: on a 32-bit MCU each index use was a multiply.
+  // The slot holding id, or nullptr (also for an invalid id).
+  const slot* find(txn_id id) const noexcept {
+    if (!valid_id(id)) return nullptr;
+    for (const slot& s : slots_) {
       if (!s.used || s.cur.id_length != id.size) continue;
       std::size_t k = 0;
       while (k < id.size && s.cur.id[k] == id.data[k]) ++k;
-      if (k == id.size) return i;
+      if (k == id.size) return &s;
     }
-    return npos;
+    return nullptr;
+  }
+  slot* find(txn_id id) noexcept { return const_cast<slot*>(static_cast<const txn_coordinator*>(this)->find(id)); }
+
+  slot* free_slot() noexcept {
+    for (slot& s : slots_)
+      if (!s.used) return &s;
+    return nullptr;
   }
 
-  std::size_t free_slot() const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i)
-      if (!slots_[i].used) return i;
-    return npos;
+  slot* find_pending(std::uint64_t lsn) noexcept {
+    for (slot& s : slots_)
+      if (s.used && s.pending && s.next.lsn == lsn) return &s;
+    return nullptr;
   }
 
-  std::size_t find_pending(std::uint64_t lsn) const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i)
-      if (slots_[i].used && slots_[i].pending && slots_[i].next.lsn == lsn) return i;
-    return npos;
+  // The image to append starts as a copy of the durable one.
+  OFFSEQ_TXN_SHARED static log_record& stage(slot& s) noexcept {
+    s.next = s.cur;
+    return s.next;
   }
 
-  // Order of Kafka's checks for a client request on an existing id: mapping, then epoch.
-  status check_identity(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
-    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
-    const std::size_t i = find(id);
-    if (i == npos || slots_[i].cur.state == txn_state::dead || slots_[i].cur.producer_id != producer_id)
-      return status::unknown_producer;
-    if (slots_[i].cur.epoch != epoch) return status::fenced;
-    out = &slots_[i];
-    return status::ok;
+  // A fresh producer id from the hook; its failure, or io_error for a negative id.
+  status allocate(std::int64_t& pid) noexcept {
+    const status a = hooks_->allocate_producer_id(pid);
+    if (a != status::ok) return a;
+    return pid < 0 ? status::io_error : status::ok;
   }
 
-  // AddPartitions/AddOffsets: identity, then pending or prepare_* -> concurrent_transactions.
-  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
-    const status st = check_identity(id, producer_id, epoch, out);
-    if (st != status::ok) return st;
-    if (out->pending || out->cur.state == txn_state::prepare_commit || out->cur.state == txn_state::prepare_abort)
-      return status::concurrent_transactions;
-    return status::ok;
-  }
-
-  // `next` holds cur plus the additions: nothing new in an ongoing transaction -> ok without a
-  // write (Kafka 2.3 rule 13); otherwise -> ongoing, start time set when a transaction begins.
-  status begin_or_extend(slot& s, std::uint64_t now_ms) noexcept {
+  // init_producer_id's work; out = the id's slot (next holds the new producer id and epoch).
+  status init(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms, std::int64_t expected_producer_id,
+              std::int16_t expected_epoch, slot*& out) noexcept {
+    if (!valid_id(id) || timeout_ms == 0 || timeout_ms > config_.max_timeout_ms || expected_producer_id < -1 ||
+        expected_epoch < -1 || (expected_producer_id < 0) != (expected_epoch < 0))
+      return status::invalid_argument;
+    const bool has_expected = expected_producer_id >= 0;
+    slot* sp = find(id);
+    const bool created = sp == nullptr;
+    if (created) {
+      sp = free_slot();
+      if (sp == nullptr) return status::table_full;
+      std::int64_t pid = -1;
+      const status a = allocate(pid);
+      if (a != status::ok) return a;
+      slot& s = *sp;
+      s = slot{};
+      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
+      set_id(s.cur, id);
+      log_record& n = stage(s);
+      n.producer_id = pid;
+      n.last_producer_id = -1;
+      n.last_epoch = -1;  // epoch 0, no transaction: zero from slot{}
+      s.used = true;
+    } else {
+      slot& s = *sp;
+      if (s.pending) return status::concurrent_transactions;
+      const log_record& c = s.cur;
+      if (has_expected && !(expected_producer_id == c.producer_id ||
+                            (expected_producer_id == c.last_producer_id && expected_epoch >= exhausted_epoch)))
+        return status::fenced;
+      switch (c.state) {
+        case txn_state::prepare_commit:
+        case txn_state::prepare_abort: return status::concurrent_transactions;
+        case txn_state::ongoing: {
+          const status st = fence_and_abort(s, now_ms);
+          return st == status::ok ? status::concurrent_transactions : st;
+        }
+        case txn_state::empty:
+        case txn_state::complete_commit:
+        case txn_state::complete_abort: break;  // each may go to empty (is_valid_transition)
+        default: return status::invalid_state;  // dead / fence are never durable states
+      }
+      log_record& n = stage(s);
+      // A bump: none expected, or the expected epoch is the current one. Otherwise only a retry
+      // of a bump whose answer was lost (the previous epoch) is answered: the current epoch again.
+      const bool bump = !has_expected || expected_epoch == c.epoch;
+      if (!bump && expected_epoch != c.last_epoch) return status::fenced;
+      if (bump) {
+        n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
+        if (c.epoch >= exhausted_epoch) {  // rotate to a fresh producer id
+          std::int64_t pid = -1;
+          const status a = allocate(pid);
+          if (a != status::ok) return a;
+          n.last_producer_id = c.producer_id;
+          n.producer_id = pid;
+          n.epoch = 0;
+        } else {
+          n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+        }
+      }
+    }
+    slot& s = *sp;
     log_record& n = s.next;
-    const log_record& c = s.cur;
-    if (c.state == txn_state::ongoing && same_contents(c, n)) return status::ok;
-    if (c.state != txn_state::ongoing) n.txn_start_ms = now_ms;
-    n.state = txn_state::ongoing;
-    n.update_ms = now_ms;
-    if (!is_valid_transition(c.state, n.state)) return status::invalid_state;
-    return append(s, now_ms);
+    n.timeout_ms = timeout_ms;
+    n.txn_start_ms = 0;
+    n.partition_count = 0;
+    n.offset_count = 0;
+    const status st = append(s, txn_state::empty, now_ms);
+    if (st != status::ok) {
+      if (created) s.used = false;
+      return st;
+    }
+    out = sp;
+    return status::ok;
   }
 
-  static bool same_contents(const log_record& a, const log_record& b) noexcept {
-    if (a.partition_count != b.partition_count || a.offset_count != b.offset_count) return false;
-    for (std::size_t j = 0; j < a.partition_count; ++j)
-      if (a.partitions[j] != b.partitions[j]) return false;
-    for (std::size_t j = 0; j < a.offset_count; ++j)
-      if (a.offsets[j].partition != b.offsets[j].partition || a.offsets[j].next_offset != b.offsets[j].next_offset)
-        return false;
-    return true;
+  // Order of Kafka's checks for a client request on an existing id: mapping, epoch, then an
+  // append in flight -> concurrent_transactions; AddPartitions/AddOffsets (`adding`) also wait
+  // while prepare_* completes.
+  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, bool adding, slot*& out) noexcept {
+    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
+    slot* const s = find(id);
+    if (s == nullptr || s->cur.state == txn_state::dead || s->cur.producer_id != producer_id)
+      return status::unknown_producer;
+    if (s->cur.epoch != epoch) return status::fenced;
+    if (s->pending || (adding && (s->cur.state == txn_state::prepare_commit || s->cur.state == txn_state::prepare_abort)))
+      return status::concurrent_transactions;
+    out = s;
+    return status::ok;
+  }
+
+  // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
+  // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
+  // otherwise -> ongoing, start time set when a transaction begins.
+  status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+    const txn_state from = s.cur.state;
+    if (from == txn_state::ongoing && !changed) return status::ok;
+    if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
+    if (!is_valid_transition(from, txn_state::ongoing)) return status::invalid_state;
+    return append(s, txn_state::ongoing, now_ms);
   }
 
   // Kafka's prepareFenceProducerEpoch + internal EndTxn(ABORT): one record, prepare_abort with
@@ -1873,21 +1889,21 @@ class txn_coordinator {
     if (!is_valid_transition(c.state, txn_state::prepare_epoch_fence) ||
         !is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort))
       return status::invalid_state;
-    log_record& n = s.next;
-    n = c;
+    log_record& n = stage(s);
     if (c.epoch < max_epoch) n.epoch = static_cast<std::int16_t>(c.epoch + 1);
     n.last_epoch = -1;
-    n.state = txn_state::prepare_abort;
     n.offset_count = 0;
-    n.update_ms = now_ms;
     s.fencing = true;
-    const status st = append(s, now_ms);
+    const status st = append(s, txn_state::prepare_abort, now_ms);
     if (st != status::ok) s.fencing = false;
     return st;
   }
 
-  // Phase one: hand `next` to the log. Sync: durable on ok, phase two at once.
-  status append(slot& s, std::uint64_t now_ms) noexcept {
+  // Phase one: `next`, moved to state `to` at now_ms, to the log. Sync: durable on ok, phase
+  // two at once.
+  status append(slot& s, txn_state to, std::uint64_t now_ms) noexcept {
+    s.next.state = to;
+    s.next.update_ms = now_ms;
     s.next.lsn = next_lsn_;
     const status st = hooks_->log_append(static_cast<const log_record&>(s.next));
     if (st != status::ok) return st;  // not written: nothing changed (next_lsn_ not consumed)
@@ -1966,16 +1982,14 @@ class txn_coordinator {
     if (applies_offsets && c.state == txn_state::prepare_commit)
       for (std::size_t j = 0; j < c.offset_count; ++j)
         if (!s.applied[j]) return false;
-    log_record& n = s.next;
-    n = c;
-    n.state = c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort;
+    log_record& n = stage(s);
     n.partition_count = 0;
     n.offset_count = 0;
     n.txn_start_ms = 0;
-    n.update_ms = now_ms;
     for (std::size_t j = 0; j < PartitionsPerTxn; ++j) n.partitions[j] = 0;
     for (std::size_t j = 0; j < OffsetsPerTxn; ++j) n.offsets[j] = txn_offset{0, 0, 0};
-    (void)append(s, now_ms);  // on failure poll() comes back here
+    // on failure poll() comes back here
+    (void)append(s, c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort, now_ms);
     return true;
   }
 
