@@ -15,7 +15,8 @@
 //   4. Commit tracker       commit_tracker<Partitions, Window, Sync>
 //   5. Sequence table       batch_header, verdict, sequence_table<Producers, History, Strict>
 //   6. Transactions         txn_state, is_valid_transition, txn_coordinator, txn_index
-//   7. Journal              crc32c, Storage concept, journal<Storage>
+//   7. Journal              crc32c, Storage concept, journal<Storage>; tracker_log, producer_log,
+//                           txn_log, txn_index_log (each engine's records)
 #ifndef OFFSEQ_HPP
 #define OFFSEQ_HPP
 
@@ -338,7 +339,10 @@ class commit_tracker {
   /// In-order processing finished everything below `next`.
   status commit(std::size_t p, std::int64_t next, generation g) noexcept {
     if (p >= Partitions || !valid_position(next)) return status::invalid_argument;
-    return raise_to(parts_[p], next, g);
+    partition& s = parts_[p];
+    const word h = s.head.load();
+    if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
+    return raise_to(s, h, next, g, false);
   }
 
   /// Offset `offset` alone is processed (workers finish out of order).
@@ -514,15 +518,20 @@ class commit_tracker {
   }
 
   // Moves the position up to `next` (commit, or a range starting at or below the floor).
-  status raise_to(partition& s, std::int64_t next, generation g) noexcept {
-    word h = s.head.load();
+  // look_ahead: go straight past completions already recorded at `next` (one CAS instead of
+  // two when workers finish out of order; in-order commits rarely find any, so they skip it).
+  // h: head as the caller read it, then found g owning p (owner read after head).
+  static status raise_to(partition& s, word h, std::int64_t next, generation g, bool look_ahead) noexcept {
+    word nh;
     for (;;) {
-      if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
       if (static_cast<std::uint64_t>(next) <= position_of(h)) return status::stale;
-      if (s.head.compare_exchange(h, with_position(h, static_cast<std::uint64_t>(next)))) break;
+      const std::uint64_t to = static_cast<std::uint64_t>(next);
+      nh = with_position(h, look_ahead ? contiguous_end(s, to) : to);
+      if (s.head.compare_exchange(h, nh)) break;
+      if (!owns(s, g)) return status::fenced;  // h was reloaded by the failed CAS: owner after it
     }
     mark_dirty(s);
-    advance(s);
+    advance_from(s, nh);  // the head we wrote: a reload would only cost another miss
     return status::ok;
   }
 
@@ -532,10 +541,15 @@ class commit_tracker {
     const std::uint64_t floor = position_of(h);
     const std::uint64_t f = static_cast<std::uint64_t>(first), e = static_cast<std::uint64_t>(end);
     if (f == e) return status::stale;
-    if (f <= floor) return raise_to(s, end, g);
+    if (f <= floor) return raise_to(s, h, end, g, true);
     if (e > floor + Window) return status::window_full;
     // The bits are facts ("processed"), so once the checks passed they are recorded even if
     // an assign lands meanwhile: the call started before that assign returned (CONTRACT).
+    if (e == f + 1) {  // complete(): one bit, no range arithmetic
+      set_bits(s, f / block_bits, static_cast<word>(word{1} << (f % block_bits)));
+      advance(s);
+      return status::ok;
+    }
     for (std::uint64_t block = f / block_bits; block * block_bits < e; ++block) {
       const std::uint64_t lo = block * block_bits > f ? block * block_bits : f;
       const std::uint64_t hi = (block + 1) * block_bits < e ? (block + 1) * block_bits : e;
@@ -567,21 +581,12 @@ class commit_tracker {
   // Absorbs contiguous completed offsets at the floor. Anyone may help: the bits are facts
   // and the CAS keeps the change counter, so ownership is untouched. Loops until no
   // completion sits at the floor, so the last completer always leaves the floor past it.
-  static void advance(partition& s) noexcept {
-    word h = s.head.load();
+  static void advance(partition& s) noexcept { advance_from(s, s.head.load()); }
+  // h: a value head held; a stale one only costs a failed CAS, which reloads it.
+  static void advance_from(partition& s, word h) noexcept {
     for (;;) {
       const std::uint64_t floor = position_of(h);
-      std::uint64_t pos = floor;
-      for (std::size_t n = 0; n < slots_per_partition; ++n) {
-        const std::uint64_t block = pos / block_bits;
-        const word slot = s.slots[slot_of(block)].load();
-        if (tag_of(slot) != block) break;
-        const unsigned shift = static_cast<unsigned>(pos % block_bits);
-        const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
-        pos += ones;
-        if (shift + ones < block_bits) break;
-      }
-      OFFSEQ_ASSERT(pos <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
+      const std::uint64_t pos = contiguous_end(s, floor);
       if (pos == floor) return;
       const word next = with_position(h, pos);
       if (s.head.compare_exchange(h, next)) {
@@ -589,6 +594,21 @@ class commit_tracker {
         h = next;
       }
     }
+  }
+
+  // End of the run of completed offsets starting at pos (pos itself if it is not completed).
+  static std::uint64_t contiguous_end(const partition& s, std::uint64_t pos) noexcept {
+    for (std::size_t n = 0; n < slots_per_partition; ++n) {
+      const std::uint64_t block = pos / block_bits;
+      const word slot = s.slots[slot_of(block)].load();
+      if (tag_of(slot) != block) break;
+      const unsigned shift = static_cast<unsigned>(pos % block_bits);
+      const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
+      pos += ones;
+      if (shift + ones < block_bits) break;
+    }
+    OFFSEQ_ASSERT(pos <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
+    return pos;
   }
 
   static void mark_dirty(partition& s) noexcept {
@@ -702,7 +722,14 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 
 // Paths kept out of the inlined admit: all but the in-sequence batch (NOINLINE), and the rare
 // new producer / new epoch (COLD).
-#if defined(__GNUC__)
+// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__) there is no separate
+// in-sequence path, and the compiler places everything.
+#if defined(__OPTIMIZE_SIZE__)
+#define OFFSEQ_SEQ_SMALL 1
+#else
+#define OFFSEQ_SEQ_SMALL 0
+#endif
+#if defined(__GNUC__) && !OFFSEQ_SEQ_SMALL
 #define OFFSEQ_SEQ_NOINLINE __attribute__((noinline))
 #define OFFSEQ_SEQ_COLD __attribute__((noinline, cold))
 #else
@@ -754,11 +781,14 @@ class sequence_table {
     if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
     const where w = locate(b.producer_id);
     // The common case, the next batch of a known producer, is short enough to inline at the
-    // caller; every other case goes out of line (a call costed a fifth of an admit).
+    // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
+    // size (-Os), admit_slow takes that case too (judge answers it first).
+#if !OFFSEQ_SEQ_SMALL
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
-      push(b, base_offset, now_ms, w.slot);
+      push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
       return fail(status::ok);
     }
+#endif
     return admit_slow(b, base_offset, now_ms, w);
   }
 
@@ -862,16 +892,9 @@ class sequence_table {
     const std::uint32_t i = static_cast<std::uint32_t>(&s - hot_);
     reset_history(s, snap.epoch);
     s.last_seen_ms = snap.last_seen_ms;
-    // Oldest first into 0 .. count-1: the retained set is always positions [0, count).
-    for (std::size_t k = 0; k < snap.count; ++k) {
-      s.wide = static_cast<std::uint8_t>(s.wide | is_long(snap.batches[k].first_seq, snap.batches[k].last_seq));
-      s.seqs[k] = pack(snap.batches[k].first_seq, snap.batches[k].last_seq);
-      cold_[i].offsets[k] = snap.batches[k].base_offset;
-    }
-    if (snap.count > 0) {
-      s.newest = static_cast<std::uint8_t>(snap.count - 1u);
-      s.next_seq = sequence_add(snap.batches[snap.count - 1].last_seq, 1);
-    }
+    // Oldest first, as admit stored them: ring positions 0 .. count-1.
+    for (std::size_t k = 0; k < snap.count; ++k)
+      push(snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset, snap.last_seen_ms, i);
     return status::ok;
   }
 
@@ -1022,7 +1045,12 @@ class sequence_table {
     if (in_sequence(b.epoch, b.first_seq, s)) return rule(status::ok);
     // Every ring entry is compared (free ones never match), branch-free until the end.
     const std::uint64_t key = pack(b.first_seq, b.last_seq);
-    const std::size_t hit = find_batch<History>(s, key);
+    std::size_t hit = History;
+    if constexpr (OFFSEQ_SEQ_SMALL) {  // a loop, not History compares
+      for (std::size_t k = History; k-- > 0;) hit = s.seqs[k] == key ? k : hit;  // the first, as find_batch
+    } else {
+      hit = find_batch<History>(s, key);
+    }
     if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), false, -1};
     return b.first_seq == s.next_seq ? rule(status::ok) : rule(status::out_of_order, s.next_seq);  // rules 6, 7
   }
@@ -1030,18 +1058,19 @@ class sequence_table {
   void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    push(b, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
+    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
   }
 
   // Stores an accepted batch as producer i's newest.
-  void push(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, std::uint32_t i) noexcept {
+  void push(std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset, std::uint64_t now_ms,
+            std::uint32_t i) noexcept {
     hot& s = hot_[i];
     const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
     s.newest = n;
-    s.seqs[n] = pack(b.first_seq, b.last_seq);
+    s.seqs[n] = pack(first_seq, last_seq);
     cold_[i].offsets[n] = base_offset;
-    s.next_seq = sequence_add(b.last_seq, 1);
-    s.wide = static_cast<std::uint8_t>(s.wide | is_long(b.first_seq, b.last_seq));  // sticky until the epoch changes
+    s.next_seq = sequence_add(last_seq, 1);
+    s.wide = static_cast<std::uint8_t>(s.wide | is_long(first_seq, last_seq));  // sticky until the epoch changes
     s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
   }
 
@@ -1113,7 +1142,10 @@ class sequence_table {
     out.count = static_cast<std::uint8_t>(count);
     // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
     // are filled in ring order from a cleared history, so the retained ones are consecutive).
-    std::size_t k = (s.newest + History + 1 - count) % History;
+    // Without `%`: a Cortex-M0+ has no divide instruction and would link libgcc's division.
+    const std::size_t after = s.newest + 1u;  // 1 .. History
+    std::size_t k = after >= count ? after - count : after + History - count;
+    if (k == History) k = 0;  // (only with count == 0)
     for (std::size_t n = 0; n < count; ++n) {
       out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
                         cold_[i].offsets[k]};
@@ -1152,22 +1184,29 @@ enum class txn_state : std::uint8_t {
   prepare_epoch_fence = 7,  ///< transient: ongoing transaction being fenced before its abort
 };
 
+namespace detail {
+template <class... S>
+constexpr std::uint8_t txn_bits(S... states) noexcept {
+  return static_cast<std::uint8_t>((0u | ... | (1u << static_cast<unsigned>(states))));
+}
+// Entry `to`, bit `from`: the valid previous states of `to` (8 bytes; a switch was a jump table).
+inline constexpr std::uint8_t txn_valid_from[8] = {
+    txn_bits(txn_state::empty, txn_state::complete_commit, txn_state::complete_abort),                     // empty
+    txn_bits(txn_state::ongoing, txn_state::empty, txn_state::complete_commit, txn_state::complete_abort),  // ongoing
+    txn_bits(txn_state::ongoing),                                              // prepare_commit
+    txn_bits(txn_state::ongoing, txn_state::prepare_epoch_fence),              // prepare_abort
+    txn_bits(txn_state::prepare_commit),                                       // complete_commit
+    txn_bits(txn_state::prepare_abort),                                        // complete_abort
+    txn_bits(txn_state::empty, txn_state::complete_abort, txn_state::complete_commit),  // dead
+    txn_bits(txn_state::ongoing),                                              // prepare_epoch_fence
+};
+}  // namespace detail
+
 /// Kafka's classic transition table (SEMANTICS.md §3): true iff `from` is a valid previous
 /// state of `to`. Out-of-range enumerator values are never valid.
 constexpr bool is_valid_transition(txn_state from, txn_state to) noexcept {
-  using s = txn_state;
-  switch (to) {
-    case s::empty: return from == s::empty || from == s::complete_commit || from == s::complete_abort;
-    case s::ongoing:
-      return from == s::ongoing || from == s::empty || from == s::complete_commit || from == s::complete_abort;
-    case s::prepare_commit: return from == s::ongoing;
-    case s::prepare_abort: return from == s::ongoing || from == s::prepare_epoch_fence;
-    case s::complete_commit: return from == s::prepare_commit;
-    case s::complete_abort: return from == s::prepare_abort;
-    case s::dead: return from == s::empty || from == s::complete_abort || from == s::complete_commit;
-    case s::prepare_epoch_fence: return from == s::ongoing;
-  }
-  return false;
+  const unsigned f = static_cast<unsigned>(from), t = static_cast<unsigned>(to);
+  return f < 8 && t < 8 && ((detail::txn_valid_from[t] >> f) & 1u) != 0;
 }
 
 /// Stable lowercase name of a transaction state; never null ("unknown" for bad values).
@@ -1235,6 +1274,14 @@ constexpr const char* to_string(txn_state s) noexcept {
 //        unstable_offset stays true until complete_commit (the coordinator cannot see the
 //        caller apply them). The CONTRACT's three hooks are the ones above this one.
 // --------------------------------------------------------------------------------------------
+
+// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__), helpers called from several
+// places stay out of line (GCC copied them into each caller).
+#if defined(__GNUC__) && defined(__OPTIMIZE_SIZE__)
+#define OFFSEQ_TXN_SHARED __attribute__((noinline))
+#else
+#define OFFSEQ_TXN_SHARED
+#endif
 
 namespace detail {
 constexpr std::size_t txn_strlen(const char* s) noexcept {
@@ -1368,89 +1415,11 @@ class txn_coordinator {
   /// effect on on_log_durable).
   producer_result init_producer_id(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms,
                                    std::int64_t expected_producer_id = -1, std::int16_t expected_epoch = -1) noexcept {
-    if (!valid_id(id) || timeout_ms == 0 || timeout_ms > config_.max_timeout_ms || expected_producer_id < -1 ||
-        expected_epoch < -1 || (expected_producer_id < 0) != (expected_epoch < 0))
-      return fail(status::invalid_argument);
-    const bool has_expected = expected_producer_id >= 0;
-    std::size_t i = find(id);
-    if (i == npos) {
-      i = free_slot();
-      if (i == npos) return fail(status::table_full);
-      std::int64_t pid = -1;
-      const status a = hooks_->allocate_producer_id(pid);
-      if (a != status::ok) return fail(a);
-      if (pid < 0) return fail(status::io_error);
-      slot& s = slots_[i];
-      s = slot{};
-      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
-      set_id(s.cur, id);
-      log_record& n = s.next;
-      n = s.cur;
-      n.producer_id = pid;
-      n.last_producer_id = -1;
-      n.epoch = 0;
-      n.last_epoch = -1;
-      n.state = txn_state::empty;
-      n.timeout_ms = timeout_ms;
-      n.update_ms = now_ms;
-      s.used = true;
-      const status st = append(s, now_ms);
-      if (st != status::ok) {
-        s.used = false;
-        return fail(st);
-      }
-      return producer_result{status::ok, pid, 0};
-    }
-    slot& s = slots_[i];
-    if (s.pending) return fail(status::concurrent_transactions);
-    const log_record& c = s.cur;
-    if (has_expected && !(expected_producer_id == c.producer_id ||
-                          (expected_producer_id == c.last_producer_id && expected_epoch >= exhausted_epoch)))
-      return fail(status::fenced);
-    switch (c.state) {
-      case txn_state::prepare_commit:
-      case txn_state::prepare_abort: return fail(status::concurrent_transactions);
-      case txn_state::ongoing: {
-        const status st = fence_and_abort(s, now_ms);
-        return fail(st == status::ok ? status::concurrent_transactions : st);
-      }
-      case txn_state::empty:
-      case txn_state::complete_commit:
-      case txn_state::complete_abort: break;
-      default: return fail(status::invalid_state);  // dead / fence are never durable states
-    }
-    log_record& n = s.next;
-    n = c;
-    if (c.epoch >= exhausted_epoch && (!has_expected || expected_epoch == c.epoch)) {
-      std::int64_t pid = -1;
-      const status a = hooks_->allocate_producer_id(pid);
-      if (a != status::ok) return fail(a);
-      if (pid < 0) return fail(status::io_error);
-      n.last_producer_id = c.producer_id;
-      n.producer_id = pid;
-      n.epoch = 0;
-      n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
-    } else if (!has_expected) {
-      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-      n.last_epoch = -1;
-    } else if (expected_epoch == c.epoch) {
-      n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-      n.last_epoch = c.epoch;
-    } else if (expected_epoch == c.last_epoch) {
-      // A retry of a bump whose answer was lost: the current epoch again, no bump.
-    } else {
-      return fail(status::fenced);
-    }
-    n.state = txn_state::empty;
-    n.timeout_ms = timeout_ms;
-    n.txn_start_ms = 0;
-    n.update_ms = now_ms;
-    n.partition_count = 0;
-    n.offset_count = 0;
-    if (!is_valid_transition(c.state, n.state)) return fail(status::invalid_state);
-    const status st = append(s, now_ms);
+    slot* s = nullptr;
+    const status st = init(id, timeout_ms, now_ms, expected_producer_id, expected_epoch, s);
+    // One answer built at run time: each constant one was a 24-byte copy on an MCU.
     if (st != status::ok) return fail(st);
-    return producer_result{status::ok, n.producer_id, n.epoch};
+    return producer_result{status::ok, s->next.producer_id, s->next.epoch};
   }
 
   /// AddPartitionsToTxn (SEMANTICS §3.2): adds `count` data partitions (duplicates ignored).
@@ -1458,11 +1427,10 @@ class txn_coordinator {
                         std::size_t count, std::uint64_t now_ms) noexcept {
     if (partitions == nullptr || count == 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    log_record& n = s.next;
-    n = s.cur;
+    log_record& n = stage(s);
     for (std::size_t k = 0; k < count; ++k) {
       bool known = false;
       for (std::size_t j = 0; j < n.partition_count && !known; ++j) known = n.partitions[j] == partitions[k];
@@ -1470,7 +1438,7 @@ class txn_coordinator {
       if (n.partition_count >= PartitionsPerTxn) return status::table_full;
       n.partitions[n.partition_count++] = partitions[k];
     }
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, n.partition_count != s.cur.partition_count, now_ms);
   }
 
   /// AddPartitionsToTxn for one partition.
@@ -1486,19 +1454,20 @@ class txn_coordinator {
                      std::int64_t next_offset, std::uint64_t now_ms) noexcept {
     if (next_offset < 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    log_record& n = s.next;
-    n = s.cur;
+    log_record& n = stage(s);
     std::size_t j = 0;
     while (j < n.offset_count && n.offsets[j].partition != group_partition) ++j;
-    if (j == n.offset_count) {
+    const bool added = j == n.offset_count;
+    if (added) {
       if (n.offset_count >= OffsetsPerTxn) return status::table_full;
       ++n.offset_count;
     }
+    const bool changed = added || n.offsets[j].next_offset != next_offset;
     n.offsets[j] = txn_offset{next_offset, group_partition, 0};
-    return begin_or_extend(s, now_ms);
+    return begin_or_extend(s, changed, now_ms);
   }
 
   /// EndTxn (SEMANTICS §3.3, §3.4): ok once prepare_* is durable (queued with an async log);
@@ -1507,10 +1476,9 @@ class txn_coordinator {
                  std::uint64_t now_ms) noexcept {
     if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_identity(id, producer_id, epoch, sp);
+    const status chk = check_request(id, producer_id, epoch, false, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
-    if (s.pending) return status::concurrent_transactions;
     const bool commit = result == txn_result::commit;
     switch (s.cur.state) {
       case txn_state::ongoing: break;
@@ -1520,12 +1488,9 @@ class txn_coordinator {
       case txn_state::complete_abort: return commit ? status::invalid_state : status::ok;
       default: return status::invalid_state;  // empty (and nothing else is durable)
     }
-    log_record& n = s.next;
-    n = s.cur;
-    n.state = commit ? txn_state::prepare_commit : txn_state::prepare_abort;
+    log_record& n = stage(s);
     if (!commit) n.offset_count = 0;  // abort drops the pending offsets
-    n.update_ms = now_ms;
-    return append(s, now_ms);
+    return append(s, commit ? txn_state::prepare_commit : txn_state::prepare_abort, now_ms);
   }
 
   /// A data partition answered a marker sent through Hooks::send_marker. result ok: written;
@@ -1554,17 +1519,17 @@ class txn_coordinator {
   /// Async log: the append with this lsn is durable; the transition takes effect now.
   /// not_found if no append with that lsn is in flight.
   status on_log_durable(std::uint64_t lsn, std::uint64_t now_ms) noexcept {
-    const std::size_t i = find_pending(lsn);
-    if (i == npos) return status::not_found;
-    take_effect(slots_[i], now_ms);
+    slot* const s = find_pending(lsn);
+    if (s == nullptr) return status::not_found;
+    take_effect(*s, now_ms);
     return status::ok;
   }
 
   /// Async log: the append with this lsn failed; the coordinator is as before the request.
   status on_log_failed(std::uint64_t lsn) noexcept {
-    const std::size_t i = find_pending(lsn);
-    if (i == npos) return status::not_found;
-    slot& s = slots_[i];
+    slot* const sp = find_pending(lsn);
+    if (sp == nullptr) return status::not_found;
+    slot& s = *sp;
     s.pending = false;
     s.fencing = false;
     if (s.cur.state == txn_state::dead) s.used = false;  // creation never happened
@@ -1594,11 +1559,8 @@ class txn_coordinator {
         case txn_state::complete_commit:
         case txn_state::complete_abort:
           if (now_ms >= c.update_ms && now_ms - c.update_ms >= config_.id_expiry_ms) {
-            log_record& n = s.next;
-            n = c;
-            n.state = txn_state::dead;
-            n.update_ms = now_ms;
-            (void)append(s, now_ms);
+            (void)stage(s);
+            (void)append(s, txn_state::dead, now_ms);
             ++actions;
           }
           break;
@@ -1610,25 +1572,25 @@ class txn_coordinator {
 
   /// Durable state of an id; dead for an unknown id (or one whose creation is still pending).
   txn_state state(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    return i == npos ? txn_state::dead : slots_[i].cur.state;
+    const slot* const s = find(id);
+    return s == nullptr ? txn_state::dead : s->cur.state;
   }
 
   /// The state an in-flight append will move the id to (prepare_epoch_fence while a fence is
   /// being logged); state(id) if nothing is in flight.
   txn_state pending_state(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    if (i == npos) return txn_state::dead;
-    const slot& s = slots_[i];
+    const slot* const sp = find(id);
+    if (sp == nullptr) return txn_state::dead;
+    const slot& s = *sp;
     if (!s.pending) return s.cur.state;
     return s.fencing ? txn_state::prepare_epoch_fence : s.next.state;
   }
 
   /// Current (durable) producer id and epoch of an id; not_found if unknown.
   producer_result producer(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    if (i == npos || slots_[i].cur.state == txn_state::dead) return fail(status::not_found);
-    return producer_result{status::ok, slots_[i].cur.producer_id, slots_[i].cur.epoch};
+    const slot* const s = find(id);
+    if (s == nullptr || s->cur.state == txn_state::dead) return fail(status::not_found);
+    return producer_result{status::ok, s->cur.producer_id, s->cur.epoch};
   }
 
   /// Kafka's UNSTABLE_OFFSET_COMMIT: true while a transaction holds a durable, not yet applied
@@ -1657,10 +1619,9 @@ class txn_coordinator {
       return status::corrupt;
     for (std::size_t j = 0; j < r.offset_count; ++j)
       if (r.offsets[j].next_offset < 0) return status::corrupt;
-    const txn_id id(r.id, r.id_length);
-    std::size_t i = find(id);
-    if (i != npos) {
-      slot& s = slots_[i];
+    slot* sp = find(txn_id(r.id, r.id_length));
+    if (sp != nullptr) {
+      slot& s = *sp;
       if (s.pending) return status::invalid_state;
       if (r.lsn <= s.cur.lsn || !is_valid_transition(s.cur.state, r.state)) return status::corrupt;
       if (r.state == txn_state::dead) {
@@ -1669,9 +1630,9 @@ class txn_coordinator {
         s.cur = r;
       }
     } else if (r.state != txn_state::dead) {  // a tombstone of an unknown id: nothing to delete
-      i = free_slot();
-      if (i == npos) return status::table_full;
-      slot& s = slots_[i];
+      sp = free_slot();
+      if (sp == nullptr) return status::table_full;
+      slot& s = *sp;
       s = slot{};
       s.cur = r;
       s.used = true;
@@ -1726,17 +1687,26 @@ class txn_coordinator {
 
   /// True while a log append of this id is in flight (requests answer concurrent_transactions).
   bool pending(txn_id id) const noexcept {
-    const std::size_t i = valid_id(id) ? find(id) : npos;
-    return i != npos && slots_[i].pending;
+    const slot* const s = find(id);
+    return s != nullptr && s->pending;
   }
 
   /// Next log sequence number the coordinator will use.
   std::uint64_t next_lsn() const noexcept { return next_lsn_; }
+
+  /// Calls f(const log_record&) with the durable image of every id held (one record per id,
+  /// slot order; ids whose creation is still in flight are skipped): the live state a journal
+  /// compaction writes. Replaying what it visited rebuilds the same ids. Read-only, so unlike
+  /// the other methods it may run inside log_append (the journal compacts from there).
+  template <class F>
+  void for_each_record(F&& f) const noexcept {
+    for (std::size_t i = 0; i < Transactions; ++i)
+      if (slots_[i].used && slots_[i].cur.state != txn_state::dead) f(static_cast<const log_record&>(slots_[i].cur));
+  }
   const txn_config& config() const noexcept { return config_; }
   Hooks& hooks() noexcept { return *hooks_; }
 
  private:
-  static constexpr std::size_t npos = ~std::size_t{0};
 
   struct slot {
     log_record cur;             // durable image
@@ -1769,70 +1739,146 @@ class txn_coordinator {
     r.id_length = static_cast<std::uint8_t>(id.size);
   }
 
-  std::size_t find(txn_id id) const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i) {
-      const slot& s = slots_[i];
+  // Slots are found by pointer, not index: on a 32-bit MCU each index use was a multiply.
+  // The slot holding id, or nullptr (also for an invalid id).
+  const slot* find(txn_id id) const noexcept {
+    if (!valid_id(id)) return nullptr;
+    for (const slot& s : slots_) {
       if (!s.used || s.cur.id_length != id.size) continue;
       std::size_t k = 0;
       while (k < id.size && s.cur.id[k] == id.data[k]) ++k;
-      if (k == id.size) return i;
+      if (k == id.size) return &s;
     }
-    return npos;
+    return nullptr;
+  }
+  slot* find(txn_id id) noexcept { return const_cast<slot*>(static_cast<const txn_coordinator*>(this)->find(id)); }
+
+  slot* free_slot() noexcept {
+    for (slot& s : slots_)
+      if (!s.used) return &s;
+    return nullptr;
   }
 
-  std::size_t free_slot() const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i)
-      if (!slots_[i].used) return i;
-    return npos;
+  slot* find_pending(std::uint64_t lsn) noexcept {
+    for (slot& s : slots_)
+      if (s.used && s.pending && s.next.lsn == lsn) return &s;
+    return nullptr;
   }
 
-  std::size_t find_pending(std::uint64_t lsn) const noexcept {
-    for (std::size_t i = 0; i < Transactions; ++i)
-      if (slots_[i].used && slots_[i].pending && slots_[i].next.lsn == lsn) return i;
-    return npos;
+  // The image to append starts as a copy of the durable one.
+  OFFSEQ_TXN_SHARED static log_record& stage(slot& s) noexcept {
+    s.next = s.cur;
+    return s.next;
   }
 
-  // Order of Kafka's checks for a client request on an existing id: mapping, then epoch.
-  status check_identity(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
-    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
-    const std::size_t i = find(id);
-    if (i == npos || slots_[i].cur.state == txn_state::dead || slots_[i].cur.producer_id != producer_id)
-      return status::unknown_producer;
-    if (slots_[i].cur.epoch != epoch) return status::fenced;
-    out = &slots_[i];
-    return status::ok;
+  // A fresh producer id from the hook; its failure, or io_error for a negative id.
+  status allocate(std::int64_t& pid) noexcept {
+    const status a = hooks_->allocate_producer_id(pid);
+    if (a != status::ok) return a;
+    return pid < 0 ? status::io_error : status::ok;
   }
 
-  // AddPartitions/AddOffsets: identity, then pending or prepare_* -> concurrent_transactions.
-  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, slot*& out) noexcept {
-    const status st = check_identity(id, producer_id, epoch, out);
-    if (st != status::ok) return st;
-    if (out->pending || out->cur.state == txn_state::prepare_commit || out->cur.state == txn_state::prepare_abort)
-      return status::concurrent_transactions;
-    return status::ok;
-  }
-
-  // `next` holds cur plus the additions: nothing new in an ongoing transaction -> ok without a
-  // write (Kafka 2.3 rule 13); otherwise -> ongoing, start time set when a transaction begins.
-  status begin_or_extend(slot& s, std::uint64_t now_ms) noexcept {
+  // init_producer_id's work; out = the id's slot (next holds the new producer id and epoch).
+  status init(txn_id id, std::uint32_t timeout_ms, std::uint64_t now_ms, std::int64_t expected_producer_id,
+              std::int16_t expected_epoch, slot*& out) noexcept {
+    if (!valid_id(id) || timeout_ms == 0 || timeout_ms > config_.max_timeout_ms || expected_producer_id < -1 ||
+        expected_epoch < -1 || (expected_producer_id < 0) != (expected_epoch < 0))
+      return status::invalid_argument;
+    const bool has_expected = expected_producer_id >= 0;
+    slot* sp = find(id);
+    const bool created = sp == nullptr;
+    if (created) {
+      sp = free_slot();
+      if (sp == nullptr) return status::table_full;
+      std::int64_t pid = -1;
+      const status a = allocate(pid);
+      if (a != status::ok) return a;
+      slot& s = *sp;
+      s = slot{};
+      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
+      set_id(s.cur, id);
+      log_record& n = stage(s);
+      n.producer_id = pid;
+      n.last_producer_id = -1;
+      n.last_epoch = -1;  // epoch 0, no transaction: zero from slot{}
+      s.used = true;
+    } else {
+      slot& s = *sp;
+      if (s.pending) return status::concurrent_transactions;
+      const log_record& c = s.cur;
+      if (has_expected && !(expected_producer_id == c.producer_id ||
+                            (expected_producer_id == c.last_producer_id && expected_epoch >= exhausted_epoch)))
+        return status::fenced;
+      switch (c.state) {
+        case txn_state::prepare_commit:
+        case txn_state::prepare_abort: return status::concurrent_transactions;
+        case txn_state::ongoing: {
+          const status st = fence_and_abort(s, now_ms);
+          return st == status::ok ? status::concurrent_transactions : st;
+        }
+        case txn_state::empty:
+        case txn_state::complete_commit:
+        case txn_state::complete_abort: break;  // each may go to empty (is_valid_transition)
+        default: return status::invalid_state;  // dead / fence are never durable states
+      }
+      log_record& n = stage(s);
+      // A bump: none expected, or the expected epoch is the current one. Otherwise only a retry
+      // of a bump whose answer was lost (the previous epoch) is answered: the current epoch again.
+      const bool bump = !has_expected || expected_epoch == c.epoch;
+      if (!bump && expected_epoch != c.last_epoch) return status::fenced;
+      if (bump) {
+        n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
+        if (c.epoch >= exhausted_epoch) {  // rotate to a fresh producer id
+          std::int64_t pid = -1;
+          const status a = allocate(pid);
+          if (a != status::ok) return a;
+          n.last_producer_id = c.producer_id;
+          n.producer_id = pid;
+          n.epoch = 0;
+        } else {
+          n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+        }
+      }
+    }
+    slot& s = *sp;
     log_record& n = s.next;
-    const log_record& c = s.cur;
-    if (c.state == txn_state::ongoing && same_contents(c, n)) return status::ok;
-    if (c.state != txn_state::ongoing) n.txn_start_ms = now_ms;
-    n.state = txn_state::ongoing;
-    n.update_ms = now_ms;
-    if (!is_valid_transition(c.state, n.state)) return status::invalid_state;
-    return append(s, now_ms);
+    n.timeout_ms = timeout_ms;
+    n.txn_start_ms = 0;
+    n.partition_count = 0;
+    n.offset_count = 0;
+    const status st = append(s, txn_state::empty, now_ms);
+    if (st != status::ok) {
+      if (created) s.used = false;
+      return st;
+    }
+    out = sp;
+    return status::ok;
   }
 
-  static bool same_contents(const log_record& a, const log_record& b) noexcept {
-    if (a.partition_count != b.partition_count || a.offset_count != b.offset_count) return false;
-    for (std::size_t j = 0; j < a.partition_count; ++j)
-      if (a.partitions[j] != b.partitions[j]) return false;
-    for (std::size_t j = 0; j < a.offset_count; ++j)
-      if (a.offsets[j].partition != b.offsets[j].partition || a.offsets[j].next_offset != b.offsets[j].next_offset)
-        return false;
-    return true;
+  // Order of Kafka's checks for a client request on an existing id: mapping, epoch, then an
+  // append in flight -> concurrent_transactions; AddPartitions/AddOffsets (`adding`) also wait
+  // while prepare_* completes.
+  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, bool adding, slot*& out) noexcept {
+    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
+    slot* const s = find(id);
+    if (s == nullptr || s->cur.state == txn_state::dead || s->cur.producer_id != producer_id)
+      return status::unknown_producer;
+    if (s->cur.epoch != epoch) return status::fenced;
+    if (s->pending || (adding && (s->cur.state == txn_state::prepare_commit || s->cur.state == txn_state::prepare_abort)))
+      return status::concurrent_transactions;
+    out = s;
+    return status::ok;
+  }
+
+  // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
+  // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
+  // otherwise -> ongoing, start time set when a transaction begins.
+  status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+    const txn_state from = s.cur.state;
+    if (from == txn_state::ongoing && !changed) return status::ok;
+    if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
+    if (!is_valid_transition(from, txn_state::ongoing)) return status::invalid_state;
+    return append(s, txn_state::ongoing, now_ms);
   }
 
   // Kafka's prepareFenceProducerEpoch + internal EndTxn(ABORT): one record, prepare_abort with
@@ -1843,21 +1889,21 @@ class txn_coordinator {
     if (!is_valid_transition(c.state, txn_state::prepare_epoch_fence) ||
         !is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort))
       return status::invalid_state;
-    log_record& n = s.next;
-    n = c;
+    log_record& n = stage(s);
     if (c.epoch < max_epoch) n.epoch = static_cast<std::int16_t>(c.epoch + 1);
     n.last_epoch = -1;
-    n.state = txn_state::prepare_abort;
     n.offset_count = 0;
-    n.update_ms = now_ms;
     s.fencing = true;
-    const status st = append(s, now_ms);
+    const status st = append(s, txn_state::prepare_abort, now_ms);
     if (st != status::ok) s.fencing = false;
     return st;
   }
 
-  // Phase one: hand `next` to the log. Sync: durable on ok, phase two at once.
-  status append(slot& s, std::uint64_t now_ms) noexcept {
+  // Phase one: `next`, moved to state `to` at now_ms, to the log. Sync: durable on ok, phase
+  // two at once.
+  status append(slot& s, txn_state to, std::uint64_t now_ms) noexcept {
+    s.next.state = to;
+    s.next.update_ms = now_ms;
     s.next.lsn = next_lsn_;
     const status st = hooks_->log_append(static_cast<const log_record&>(s.next));
     if (st != status::ok) return st;  // not written: nothing changed (next_lsn_ not consumed)
@@ -1936,16 +1982,14 @@ class txn_coordinator {
     if (applies_offsets && c.state == txn_state::prepare_commit)
       for (std::size_t j = 0; j < c.offset_count; ++j)
         if (!s.applied[j]) return false;
-    log_record& n = s.next;
-    n = c;
-    n.state = c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort;
+    log_record& n = stage(s);
     n.partition_count = 0;
     n.offset_count = 0;
     n.txn_start_ms = 0;
-    n.update_ms = now_ms;
     for (std::size_t j = 0; j < PartitionsPerTxn; ++j) n.partitions[j] = 0;
     for (std::size_t j = 0; j < OffsetsPerTxn; ++j) n.offsets[j] = txn_offset{0, 0, 0};
-    (void)append(s, now_ms);  // on failure poll() comes back here
+    // on failure poll() comes back here
+    (void)append(s, c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort, now_ms);
     return true;
   }
 
@@ -2370,6 +2414,15 @@ class txn_index {
 // back to older state.
 //
 // sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~64 + MaxPayload + 20 + MaxUnit.
+//
+// Engine records, one class per engine (each: static apply() for open's visitor, load(),
+// write_snapshot() for the compaction writer, and a durable flush/append):
+//   tracker_log<commit_tracker>      0x10  positions + completion windows of changed partitions
+//   producer_log<sequence_table>     0x20  changed producers with every retained batch, removals
+//   txn_log<txn_coordinator>         0x30  the coordinator's write-ahead records (its log hook)
+//   txn_index_log<txn_index>         0x38  whole-index snapshots, written when it changed
+// Several engines share one journal: the compaction writer calls every write_snapshot, the
+// open visitor every apply (each ignores the others' types). Payload layouts: README.
 // ============================================================================================
 // CRC-32C lookup table, a flash/speed trade: 256 = byte table (1 KiB, fastest), 16 = nibble
 // table (64 bytes, about half the speed; the default on Cortex-M, where 1 KiB of flash counts
@@ -2501,8 +2554,9 @@ static_assert(crc32c("123456789", 9) == 0xE3069283u, "offseq: CRC-32C check valu
 /// Record types used by offseq's own engines (users take 0x00..0x0F and 0x40..0xEF).
 enum class record_type : std::uint8_t {
   tracker = 0x10,      ///< commit_tracker positions + completion windows (tracker_log)
-  producer = 0x20,     ///< sequence_table producer state
-  transaction = 0x30,  ///< txn_coordinator log record
+  producer = 0x20,     ///< sequence_table producer state (producer_log)
+  transaction = 0x30,  ///< txn_coordinator log record (txn_log)
+  txn_index = 0x38,    ///< txn_index snapshot (txn_index_log)
   first_internal = 0xF0,
 };
 
@@ -3074,22 +3128,12 @@ class tracker_log {
   constexpr tracker_log() noexcept = default;
 
   /// Applies one replayed record to t (ignores other types): give it every record from
-  /// journal::open(). corrupt for a malformed entry (t may hold the entries before it).
+  /// journal::open(). corrupt for a malformed record, or one restore() would refuse (checked
+  /// whole first: t unchanged).
   static status apply(Tracker& t, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
     if (rec_type != type) return status::ok;
-    std::size_t at = 0;
-    while (at < n) {
-      std::uint64_t part, pos, k;
-      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
-          !detail::get_varint(p, n, &at, &k) || part >= partitions || k > window_bytes || n - at < k ||
-          pos > static_cast<std::uint64_t>(Tracker::max_position))
-        return status::corrupt;
-      window_snapshot snap{};
-      snap.position = static_cast<std::int64_t>(pos);
-      for (std::size_t i = 0; i < k; ++i) snap.completed[i] = p[at + i];
-      at += static_cast<std::size_t>(k);
-      if (t.restore(static_cast<std::size_t>(part), snap) != status::ok) return status::corrupt;
-    }
+    if (!walk(p, n, nullptr)) return status::corrupt;
+    (void)walk(p, n, &t);
     return status::ok;
   }
 
@@ -3143,6 +3187,31 @@ class tracker_log {
   static constexpr void check_journal() noexcept {
     static_assert(Journal::max_payload >= max_record_bytes,
                   "offseq: the journal's MaxPayload is smaller than tracker_log<...>::max_record_bytes");
+  }
+
+  // Decodes every entry; restores them into t, or (t null) checks them against restore()'s
+  // rules so that applying cannot fail.
+  static bool walk(const std::uint8_t* p, std::size_t n, Tracker* t) noexcept {
+    std::size_t at = 0;
+    while (at < n) {
+      std::uint64_t part, pos, k;
+      if (!detail::get_varint(p, n, &at, &part) || !detail::get_varint(p, n, &at, &pos) ||
+          !detail::get_varint(p, n, &at, &k) || part >= partitions || k > window_bytes || n - at < k ||
+          pos > static_cast<std::uint64_t>(Tracker::max_position))
+        return false;
+      window_snapshot snap{};
+      snap.position = static_cast<std::int64_t>(pos);
+      for (std::size_t i = 0; i < k; ++i) {
+        snap.completed[i] = p[at + i];
+        for (unsigned b = 0; b < 8; ++b)  // a completion at or past max_position: not restorable
+          if (((p[at + i] >> b) & 1u) && 8 * i + b < Tracker::window &&
+              pos + 8 * i + b >= static_cast<std::uint64_t>(Tracker::max_position))
+            return false;
+      }
+      at += static_cast<std::size_t>(k);
+      if (t != nullptr && t->restore(static_cast<std::size_t>(part), snap) != status::ok) return false;
+    }
+    return true;
   }
 
   static std::size_t encode(std::uint8_t* dst, std::size_t p, const window_snapshot& s) noexcept {
@@ -3203,6 +3272,563 @@ class tracker_log {
   window_snapshot last_[partitions]{};
   std::uint8_t known_[partitions]{};
   std::size_t last_n_ = 0;
+};
+
+/// Durable sequence_table state (record_type::producer). A record's payload is a list of
+/// entries, LEB128 varints except where a byte is named:
+///   byte 0x00, producer_id, epoch, last_seen_ms, byte count (0..History), then count x
+///        (first_seq, last_seq, base_offset), oldest first: the producer's whole state, every
+///        retained batch (Kafka keeps only the last; we keep all History)
+///   byte 0x01, producer_id: the producer is gone (erase or expire)
+/// A later entry for a producer replaces an earlier one. Changes reach the log through this
+/// class (admit / erase / expire here, or note() after calling the table directly); flush()
+/// writes every producer noted since the last ok flush as ONE record, so a flush is
+/// all-or-nothing under a power cut. When they do not fit one record (or more were noted than
+/// the table holds), flush compacts instead, which is all-or-nothing too (the seal).
+/// Contexts: the table's writer context (it is single-writer anyway); load at boot.
+/// sizeof = 8 * Producers + 16 (the ids noted since the last flush).
+template <class Table>
+class producer_log {
+ public:
+  using producer_snapshot = typename Table::producer_snapshot;
+  static constexpr std::size_t history = Table::history;
+  static constexpr std::size_t capacity = Table::capacity;
+  /// Largest entry; the journal's MaxPayload must be at least this (checked at compile time).
+  static constexpr std::size_t max_entry_bytes = 1 + 10 + 3 + 10 + 1 + history * (5 + 5 + 10);
+  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::producer);
+
+  constexpr producer_log() noexcept = default;
+
+  /// sequence_table::admit; an accepted batch is noted for the next flush.
+  verdict admit(Table& t, const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
+    const verdict v = t.admit(b, base_offset, now_ms);
+    if (v.code == status::ok) note(b.producer_id);
+    return v;
+  }
+  /// sequence_table::erase; a removal is noted.
+  status erase(Table& t, std::int64_t producer_id) noexcept {
+    const status s = t.erase(producer_id);
+    if (s == status::ok) note(producer_id);
+    return s;
+  }
+  /// sequence_table::record_marker; a raised epoch (history cleared) or a new producer is noted,
+  /// so the fence a marker set survives a restart.
+  status record_marker(Table& t, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+    const status s = t.record_marker(producer_id, epoch, now_ms);
+    if (s == status::ok) note(producer_id);
+    return s;
+  }
+  /// sequence_table::expire; every removal is noted.
+  std::size_t expire(Table& t, std::uint64_t now_ms, std::uint64_t idle_ms) noexcept {
+    return expire(t, now_ms, idle_ms, [](std::int64_t) noexcept { return false; });
+  }
+  template <class Keep>
+  std::size_t expire(Table& t, std::uint64_t now_ms, std::uint64_t idle_ms, Keep&& keep) noexcept {
+    return t.expire(now_ms, idle_ms, [&](std::int64_t id) noexcept {
+      if (keep(id)) return true;
+      note(id);
+      return false;
+    });
+  }
+
+  /// Marks producer_id for the next flush, which writes its state as the table then holds it
+  /// (or its removal). For changes made on the table directly (record, restore_producer).
+  /// O(producers noted since the last flush).
+  void note(std::int64_t producer_id) noexcept {
+    if (producer_id < 0) return;
+    for (std::size_t i = noted_; i-- > 0;)
+      if (ids_[i] == producer_id) return;
+    if (noted_ == capacity) {
+      overflow_ = true;  // the next flush compacts: a snapshot covers every producer
+      return;
+    }
+    ids_[noted_++] = producer_id;
+  }
+  /// Producers noted since the last ok flush (capacity + 1 once more were noted).
+  std::size_t changed() const noexcept { return overflow_ ? capacity + 1 : noted_; }
+
+  /// Applies one replayed record to t (ignores other types): give it every record from
+  /// journal::open(). corrupt for a malformed record (checked whole first: t unchanged);
+  /// table_full if t has fewer slots than the log's producers (t holds the entries before).
+  static status apply(Table& t, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
+    if (rec_type != type) return status::ok;
+    if (!walk(p, n, nullptr)) return status::corrupt;
+    return walk(p, n, &t) ? status::ok : status::table_full;
+  }
+
+  /// Boot: j.open() replaying into t. Same statuses as journal::open (or apply's table_full).
+  template <class Journal>
+  static status load(Journal& j, Table& t) noexcept {
+    return j.open([&t](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept { return apply(t, rt, p, n); });
+  }
+
+  /// Appends every producer of t (as many records as needed): call it from the compaction
+  /// writer, with the other engines' snapshots.
+  template <class Journal>
+  status write_snapshot(Journal& j, const Table& t) noexcept {
+    check_journal<Journal>();
+    snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
+    const std::size_t total = t.size();
+    for (std::size_t done = 0; done < total;) {
+      std::size_t taken = 0;
+      const status s = j.append_with(type, [&](std::uint8_t* dst, std::size_t cap) noexcept {
+        std::size_t n = 0, i = 0;
+        bool full = false;
+        t.for_each_producer([&](const producer_snapshot& ps) noexcept {
+          if (i++ < done || full) return;
+          if (cap - n < entry_bytes(ps)) {
+            full = true;
+            return;
+          }
+          n += encode(dst + n, ps);
+          ++taken;
+        });
+        return n;
+      });
+      if (s != status::ok) return s;
+      if (taken == 0) return status::invalid_state;  // unreachable: MaxPayload >= max_entry_bytes
+      done += taken;
+    }
+    return status::ok;
+  }
+
+  /// Durable flush: one record with every producer noted since the last ok flush, then
+  /// j.sync(). When the area is full, the changes do not fit one record, or more producers
+  /// were noted than fit the list: j.compact(writer) (writer(journal&) -> status must call
+  /// write_snapshot(j, t) and the other engines' snapshot writers). ok: everything t held
+  /// when flush began is durable. On failure nothing is forgotten.
+  template <class Journal, class Writer>
+  status flush(Journal& j, const Table& t, Writer&& writer) noexcept {
+    check_journal<Journal>();
+    if (noted_ == 0 && !overflow_) return status::ok;
+    status s = overflow_ ? status::table_full : append_changes(j, t);
+    if (s == status::table_full) {
+      snap_gen_ = 0;
+      s = j.compact(writer);
+      if (s == status::ok && snap_gen_ != j.generation())  // the writer left this table out
+        s = overflow_ ? status::invalid_state : append_changes(j, t);
+    }
+    if (s == status::ok) s = j.sync();
+    if (s != status::ok) return s;
+    noted_ = 0;
+    overflow_ = false;
+    return status::ok;
+  }
+  /// flush() for a journal that holds only this table.
+  template <class Journal>
+  status flush(Journal& j, const Table& t) noexcept {
+    return flush(j, t, [this, &t](Journal& jj) noexcept { return write_snapshot(jj, t); });
+  }
+
+ private:
+  template <class Journal>
+  static constexpr void check_journal() noexcept {
+    static_assert(Journal::max_payload >= max_entry_bytes,
+                  "offseq: the journal's MaxPayload is smaller than producer_log<...>::max_entry_bytes");
+  }
+
+  static std::size_t entry_bytes(const producer_snapshot& s) noexcept {
+    std::size_t n = 2 + detail::varint_bytes(static_cast<std::uint64_t>(s.producer_id)) +
+                    detail::varint_bytes(static_cast<std::uint64_t>(s.epoch)) + detail::varint_bytes(s.last_seen_ms);
+    for (std::size_t k = 0; k < s.count; ++k)
+      n += detail::varint_bytes(static_cast<std::uint64_t>(s.batches[k].first_seq)) +
+           detail::varint_bytes(static_cast<std::uint64_t>(s.batches[k].last_seq)) +
+           detail::varint_bytes(static_cast<std::uint64_t>(s.batches[k].base_offset));
+    return n;
+  }
+  static std::size_t removal_bytes(std::int64_t id) noexcept { return 1 + detail::varint_bytes(static_cast<std::uint64_t>(id)); }
+
+  static std::size_t encode(std::uint8_t* dst, const producer_snapshot& s) noexcept {
+    std::size_t n = 0;
+    dst[n++] = 0x00;
+    n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.producer_id));
+    n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.epoch));
+    n += detail::put_varint(dst + n, s.last_seen_ms);
+    dst[n++] = s.count;
+    for (std::size_t k = 0; k < s.count; ++k) {
+      n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.batches[k].first_seq));
+      n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.batches[k].last_seq));
+      n += detail::put_varint(dst + n, static_cast<std::uint64_t>(s.batches[k].base_offset));
+    }
+    return n;
+  }
+
+  // Decodes every entry; applies them to t unless t is null (then only checks, including
+  // what restore_producer would refuse). false: malformed (t null) or table_full (t given).
+  static bool walk(const std::uint8_t* p, std::size_t n, Table* t) noexcept {
+    constexpr std::uint64_t max_i64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    constexpr std::uint64_t max_i32 = static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max());
+    std::size_t at = 0;
+    while (at < n) {
+      const std::uint8_t kind = p[at++];
+      std::uint64_t id = 0;
+      if (!detail::get_varint(p, n, &at, &id) || id > max_i64 || kind > 1) return false;
+      if (kind == 1) {
+        if (t != nullptr) (void)t->erase(static_cast<std::int64_t>(id));  // not_found: already gone
+        continue;
+      }
+      producer_snapshot s{};
+      std::uint64_t epoch = 0, seen = 0;
+      if (!detail::get_varint(p, n, &at, &epoch) || epoch > 32767 || !detail::get_varint(p, n, &at, &seen) || at >= n)
+        return false;
+      s.producer_id = static_cast<std::int64_t>(id);
+      s.epoch = static_cast<std::int16_t>(epoch);
+      s.last_seen_ms = seen;
+      s.count = p[at++];
+      if (s.count > history) return false;
+      for (std::size_t k = 0; k < s.count; ++k) {
+        std::uint64_t f = 0, l = 0, o = 0;
+        if (!detail::get_varint(p, n, &at, &f) || !detail::get_varint(p, n, &at, &l) ||
+            !detail::get_varint(p, n, &at, &o) || f > max_i32 || l > max_i32 || o > max_i64)
+          return false;
+        s.batches[k] = {static_cast<std::int32_t>(f), static_cast<std::int32_t>(l), static_cast<std::int64_t>(o)};
+        if (k > 0 && s.batches[k].first_seq != sequence_add(s.batches[k - 1].last_seq, 1)) return false;
+      }
+      if (t != nullptr && t->restore_producer(s) != status::ok) return false;  // checked above: table_full
+    }
+    return true;
+  }
+
+  // table_full: the area is full or the changes do not fit one record (nothing written).
+  template <class Journal>
+  status append_changes(Journal& j, const Table& t) noexcept {
+    std::size_t bytes = 0;
+    producer_snapshot ps{};
+    for (std::size_t i = 0; i < noted_; ++i)
+      bytes += t.find(ids_[i], ps) == status::ok ? entry_bytes(ps) : removal_bytes(ids_[i]);
+    if (bytes > Journal::max_payload) return status::table_full;
+    return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < noted_; ++i) {
+        if (t.find(ids_[i], ps) == status::ok) {
+          n += encode(dst + n, ps);
+        } else {
+          dst[n++] = 0x01;
+          n += detail::put_varint(dst + n, static_cast<std::uint64_t>(ids_[i]));
+        }
+      }
+      return n;
+    });
+  }
+
+  std::int64_t ids_[capacity]{};
+  std::size_t noted_ = 0;
+  std::uint64_t snap_gen_ = 0;
+  bool overflow_ = false;
+};
+
+/// Durable txn_coordinator log (record_type::transaction): the coordinator's write-ahead
+/// records, one journal record each, fixed-width little-endian (offsets in bytes):
+///   0 u64 lsn · 8 i64 producer_id · 16 i64 last_producer_id · 24 u64 txn_start_ms ·
+///   32 u64 update_ms · 40 u32 timeout_ms · 44 i16 epoch · 46 i16 last_epoch · 48 u8 state ·
+///   49 u8 id_length L · 50 u8 partition_count P · 51 u8 offset_count O · 52 L id bytes ·
+///   52+L P x u32 partition · then O x (i64 next_offset, u32 partition)
+/// = 52 + L + 4P + 12O bytes. Use: the coordinator's (synchronous) Hooks::log_append calls
+/// append(j, r, writer); the compaction writer calls write_snapshot(j, c), which writes the
+/// durable image of every id (txn_coordinator::for_each_record). Boot: load(j, c, now_ms).
+/// Stateless: every member is static.
+template <class Coordinator>
+class txn_log {
+ public:
+  using log_record = typename Coordinator::log_record;
+  static constexpr std::size_t max_record_bytes =
+      52 + log_record::id_capacity + 4 * log_record::partitions_capacity + 12 * log_record::offsets_capacity;
+  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::transaction);
+
+  /// Writes r's encoding to dst (max_record_bytes at most); returns its size.
+  static std::size_t encode(const log_record& r, std::uint8_t* dst) noexcept {
+    detail::put_u64(dst, r.lsn);
+    detail::put_u64(dst + 8, static_cast<std::uint64_t>(r.producer_id));
+    detail::put_u64(dst + 16, static_cast<std::uint64_t>(r.last_producer_id));
+    detail::put_u64(dst + 24, r.txn_start_ms);
+    detail::put_u64(dst + 32, r.update_ms);
+    detail::put_u32(dst + 40, r.timeout_ms);
+    detail::put_u16(dst + 44, static_cast<std::uint16_t>(r.epoch));
+    detail::put_u16(dst + 46, static_cast<std::uint16_t>(r.last_epoch));
+    dst[48] = static_cast<std::uint8_t>(r.state);
+    dst[49] = r.id_length;
+    dst[50] = r.partition_count;
+    dst[51] = r.offset_count;
+    std::size_t n = 52;
+    for (std::size_t k = 0; k < r.id_length && k < log_record::id_capacity; ++k) dst[n++] = static_cast<std::uint8_t>(r.id[k]);
+    for (std::size_t k = 0; k < r.partition_count && k < log_record::partitions_capacity; ++k, n += 4)
+      detail::put_u32(dst + n, r.partitions[k]);
+    for (std::size_t k = 0; k < r.offset_count && k < log_record::offsets_capacity; ++k, n += 12) {
+      detail::put_u64(dst + n, static_cast<std::uint64_t>(r.offsets[k].next_offset));
+      detail::put_u32(dst + n + 8, r.offsets[k].partition);
+    }
+    return n;
+  }
+
+  /// Parses n bytes into r: ok, or corrupt if the sizes do not add up (r unspecified then).
+  /// Field values are checked by txn_coordinator::replay.
+  static status decode(const std::uint8_t* p, std::size_t n, log_record& r) noexcept {
+    if (n < 52) return status::corrupt;
+    const std::size_t L = p[49], P = p[50], O = p[51];
+    if (L == 0 || L > log_record::id_capacity || P > log_record::partitions_capacity ||
+        O > log_record::offsets_capacity || n != 52 + L + 4 * P + 12 * O)
+      return status::corrupt;
+    r = log_record{};
+    r.lsn = detail::get_u64(p);
+    r.producer_id = static_cast<std::int64_t>(detail::get_u64(p + 8));
+    r.last_producer_id = static_cast<std::int64_t>(detail::get_u64(p + 16));
+    r.txn_start_ms = detail::get_u64(p + 24);
+    r.update_ms = detail::get_u64(p + 32);
+    r.timeout_ms = detail::get_u32(p + 40);
+    r.epoch = static_cast<std::int16_t>(detail::get_u16(p + 44));
+    r.last_epoch = static_cast<std::int16_t>(detail::get_u16(p + 46));
+    r.state = static_cast<txn_state>(p[48]);
+    r.id_length = p[49];
+    r.partition_count = p[50];
+    r.offset_count = p[51];
+    std::size_t at = 52;
+    for (std::size_t k = 0; k < L; ++k) r.id[k] = static_cast<char>(p[at++]);
+    for (std::size_t k = 0; k < P; ++k, at += 4) r.partitions[k] = detail::get_u32(p + at);
+    for (std::size_t k = 0; k < O; ++k, at += 12)
+      r.offsets[k] = txn_offset{static_cast<std::int64_t>(detail::get_u64(p + at)), detail::get_u32(p + at + 8), 0};
+    return status::ok;
+  }
+
+  /// Applies one replayed record to c (ignores other types): decode + txn_coordinator::replay
+  /// (corrupt / table_full / invalid_state as replay; c unchanged then).
+  static status apply(Coordinator& c, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
+    if (rec_type != type) return status::ok;
+    log_record r;
+    const status s = decode(p, n, r);
+    return s == status::ok ? c.replay(r) : s;
+  }
+
+  /// Boot: j.open() replaying into a fresh c, then c.resume(now_ms) if it returned ok. On
+  /// corrupt, c holds the records before the damage: compact, then call c.resume yourself.
+  template <class Journal>
+  static status load(Journal& j, Coordinator& c, std::uint64_t now_ms) noexcept {
+    check_journal<Journal>();
+    const status s =
+        j.open([&c](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept { return apply(c, rt, p, n); });
+    if (s == status::ok) (void)c.resume(now_ms);
+    return s;
+  }
+
+  /// Appends the durable image of every id of c: call it from the compaction writer.
+  template <class Journal>
+  static status write_snapshot(Journal& j, const Coordinator& c) noexcept {
+    check_journal<Journal>();
+    status s = status::ok;
+    c.for_each_record([&](const log_record& r) noexcept {
+      if (s == status::ok) s = j.append_with(type, [&r](std::uint8_t* dst, std::size_t) noexcept { return encode(r, dst); });
+    });
+    return s;
+  }
+
+  /// What a synchronous Hooks::log_append does: append r, compacting with writer when the
+  /// area is full (writer(journal&) -> status must call write_snapshot and the other engines'
+  /// snapshot writers), then sync. ok = r is durable.
+  template <class Journal, class Writer>
+  static status append(Journal& j, const log_record& r, Writer&& writer) noexcept {
+    check_journal<Journal>();
+    auto enc = [&r](std::uint8_t* dst, std::size_t) noexcept { return encode(r, dst); };
+    status s = j.append_with(type, enc);
+    if (s == status::table_full) {
+      s = j.compact(writer);
+      if (s == status::ok) s = j.append_with(type, enc);
+    }
+    return s == status::ok ? j.sync() : s;
+  }
+
+ private:
+  template <class Journal>
+  static constexpr void check_journal() noexcept {
+    static_assert(Journal::max_payload >= max_record_bytes,
+                  "offseq: the journal's MaxPayload is smaller than txn_log<...>::max_record_bytes");
+  }
+};
+
+/// Durable txn_index state (record_type::txn_index): each record is a whole snapshot, LEB128
+/// varints: log_start, high_watermark, log_end, open count, open count x (producer_id,
+/// first_offset, marker_offset + 1 (0 = still open), epoch), aborted count, aborted count x
+/// (producer_id, first_offset, last_offset) in marker order. The newest record wins. flush()
+/// writes one when the index changed since the last ok flush (compared byte for byte with
+/// the last record written: no false "unchanged").
+/// sizeof = max_record_bytes + 16.
+template <class Index>
+class txn_index_log {
+ public:
+  static constexpr std::size_t max_record_bytes =
+      3 * 10 + 5 + Index::open_capacity * (10 + 10 + 10 + 3) + 5 + Index::aborted_capacity * 30;
+  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::txn_index);
+
+  constexpr txn_index_log() noexcept = default;
+
+  /// Applies one replayed record to x (ignores other types). corrupt for a malformed record
+  /// or one the restore_* calls would refuse (checked whole first: x unchanged).
+  static status apply(Index& x, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
+    if (rec_type != type) return status::ok;
+    if (!walk(p, n, nullptr)) return status::corrupt;
+    (void)walk(p, n, &x);
+    return status::ok;
+  }
+
+  /// Boot: j.open() replaying into x. Same statuses as journal::open.
+  template <class Journal>
+  static status load(Journal& j, Index& x) noexcept {
+    return j.open([&x](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept { return apply(x, rt, p, n); });
+  }
+
+  /// Appends x as one record: call it from the compaction writer.
+  template <class Journal>
+  status write_snapshot(Journal& j, const Index& x) noexcept {
+    check_journal<Journal>();
+    known_ = false;
+    snap_gen_ = j.generation() + 1;
+    return append(j, x);
+  }
+
+  /// Durable flush: one record if x changed since the last ok flush, then j.sync(); when the
+  /// area is full, j.compact(writer) (which must call write_snapshot(j, x)). ok: x as it was
+  /// when flush began is durable.
+  template <class Journal, class Writer>
+  status flush(Journal& j, const Index& x, Writer&& writer) noexcept {
+    check_journal<Journal>();
+    if (known_) {
+      std::size_t at = 0;
+      bool same = true;
+      encode(x, [&](const std::uint8_t* p, std::size_t n) noexcept {
+        for (std::size_t i = 0; i < n && same; ++i) same = at + i < last_n_ && last_[at + i] == p[i];
+        at += n;
+      });
+      if (same && at == last_n_) return status::ok;
+    }
+    status s = append(j, x);
+    if (s == status::table_full) {
+      snap_gen_ = 0;
+      s = j.compact(writer);
+      if (s == status::ok && snap_gen_ != j.generation()) s = append(j, x);
+    }
+    if (s == status::ok) s = j.sync();
+    if (s != status::ok) return s;
+    std::size_t at = 0;
+    encode(x, [&](const std::uint8_t* p, std::size_t n) noexcept {
+      for (std::size_t i = 0; i < n; ++i) last_[at + i] = p[i];
+      at += n;
+    });
+    last_n_ = at;
+    known_ = true;
+    return status::ok;
+  }
+  /// flush() for a journal that holds only this index.
+  template <class Journal>
+  status flush(Journal& j, const Index& x) noexcept {
+    return flush(j, x, [this, &x](Journal& jj) noexcept { return write_snapshot(jj, x); });
+  }
+
+ private:
+  template <class Journal>
+  static constexpr void check_journal() noexcept {
+    static_assert(Journal::max_payload >= max_record_bytes,
+                  "offseq: the journal's MaxPayload is smaller than txn_index_log<...>::max_record_bytes");
+  }
+
+  template <class Journal>
+  static status append(Journal& j, const Index& x) noexcept {
+    return j.append_with(type, [&x](std::uint8_t* dst, std::size_t) noexcept {
+      std::size_t at = 0;
+      encode(x, [&](const std::uint8_t* p, std::size_t n) noexcept {
+        for (std::size_t i = 0; i < n; ++i) dst[at + i] = p[i];
+        at += n;
+      });
+      return at;
+    });
+  }
+
+  // Streams x's encoding into sink(const std::uint8_t*, std::size_t), a field at a time.
+  template <class Sink>
+  static void encode(const Index& x, Sink&& sink) noexcept {
+    std::uint8_t b[10];
+    auto v = [&](std::uint64_t val) noexcept { sink(b, detail::put_varint(b, val)); };
+    v(static_cast<std::uint64_t>(x.log_start()));
+    v(static_cast<std::uint64_t>(x.high_watermark()));
+    v(static_cast<std::uint64_t>(x.log_end()));
+    std::uint64_t open = 0;
+    x.for_each_open([&](const open_txn&) noexcept { ++open; });
+    v(open);
+    x.for_each_open([&](const open_txn& e) noexcept {
+      v(static_cast<std::uint64_t>(e.producer_id));
+      v(static_cast<std::uint64_t>(e.first_offset));
+      v(static_cast<std::uint64_t>(e.marker_offset + 1));
+      v(static_cast<std::uint64_t>(e.epoch));
+    });
+    v(static_cast<std::uint64_t>(x.aborted_count()));
+    x.for_each_aborted([&](const aborted_txn& e) noexcept {
+      v(static_cast<std::uint64_t>(e.producer_id));
+      v(static_cast<std::uint64_t>(e.first_offset));
+      v(static_cast<std::uint64_t>(e.last_offset));
+    });
+  }
+
+  // Decodes a record; restores it into x, or (x null) checks it against every rule of
+  // restore_offsets / restore_open / restore_aborted, so that applying it cannot fail.
+  static constexpr std::uint64_t max_id = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+
+  static bool walk(const std::uint8_t* p, std::size_t n, Index* x) noexcept {
+    constexpr std::uint64_t max_off = static_cast<std::uint64_t>(Index::max_offset);
+    std::size_t at = 0;
+    std::uint64_t ls = 0, hw = 0, end = 0, n_open = 0, n_ab = 0;
+    if (!detail::get_varint(p, n, &at, &ls) || !detail::get_varint(p, n, &at, &hw) ||
+        !detail::get_varint(p, n, &at, &end) || !(ls <= hw && hw <= end && end <= max_off + 1) ||
+        !detail::get_varint(p, n, &at, &n_open) || n_open > Index::open_capacity)
+      return false;
+    if (x != nullptr)
+      (void)x->restore_offsets(static_cast<std::int64_t>(ls), static_cast<std::int64_t>(hw), static_cast<std::int64_t>(end));
+    const std::size_t open_at = at;
+    for (std::uint64_t k = 0; k < n_open; ++k) {
+      open_txn e{};
+      if (!read_open(p, n, at, e)) return false;
+      const std::int64_t le = static_cast<std::int64_t>(end);
+      if (e.first_offset >= le) return false;
+      if (e.marker_offset == -1) {
+        std::size_t at2 = open_at;  // at most one still-open entry per producer
+        for (std::uint64_t q = 0; q < k; ++q) {
+          open_txn o{};
+          (void)read_open(p, n, at2, o);
+          if (o.marker_offset == -1 && o.producer_id == e.producer_id) return false;
+        }
+      } else if (e.marker_offset <= e.first_offset || e.marker_offset < static_cast<std::int64_t>(hw) ||
+                 e.marker_offset >= le) {
+        return false;
+      }
+      if (x != nullptr) (void)x->restore_open(e);
+    }
+    if (!detail::get_varint(p, n, &at, &n_ab) || n_ab > Index::aborted_capacity) return false;
+    std::int64_t prev_last = -1;
+    for (std::uint64_t k = 0; k < n_ab; ++k) {
+      std::uint64_t id = 0, first = 0, last = 0;
+      if (!detail::get_varint(p, n, &at, &id) || !detail::get_varint(p, n, &at, &first) ||
+          !detail::get_varint(p, n, &at, &last) || id > max_id || last >= end || last < ls || first >= last ||
+          static_cast<std::int64_t>(last) <= prev_last)
+        return false;
+      prev_last = static_cast<std::int64_t>(last);
+      if (x != nullptr)
+        (void)x->restore_aborted(aborted_txn{static_cast<std::int64_t>(id), static_cast<std::int64_t>(first), prev_last});
+    }
+    return at == n;
+  }
+
+  static bool read_open(const std::uint8_t* p, std::size_t n, std::size_t& at, open_txn& e) noexcept {
+    constexpr std::uint64_t max_off = static_cast<std::uint64_t>(Index::max_offset);
+    std::uint64_t id = 0, first = 0, marker = 0, epoch = 0;
+    if (!detail::get_varint(p, n, &at, &id) || !detail::get_varint(p, n, &at, &first) ||
+        !detail::get_varint(p, n, &at, &marker) || !detail::get_varint(p, n, &at, &epoch) || id > max_id ||
+        first > max_off || marker > max_off + 1 || epoch > 32767)
+      return false;
+    e = open_txn{static_cast<std::int64_t>(id), static_cast<std::int64_t>(first), static_cast<std::int64_t>(marker) - 1,
+                 static_cast<std::int16_t>(epoch)};
+    return true;
+  }
+
+  std::uint8_t last_[max_record_bytes]{};
+  std::size_t last_n_ = 0;
+  std::uint64_t snap_gen_ = 0;
+  bool known_ = false;
 };
 
 }  // namespace v1

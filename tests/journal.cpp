@@ -3,10 +3,16 @@
 #include <doctest/doctest.h>
 
 #include <offseq.hpp>
+#include <posix_file.hpp>
 #include <sim_flash.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -522,4 +528,676 @@ TEST_CASE("tracker_log: positions and completion windows survive a restart") {
   const std::uint8_t trunc[2] = {1, 0x80};
   CHECK(tlog::apply(t2, tlog::type, trunc, 2) == status::corrupt);
   CHECK(tlog::apply(t2, 0x55, bad, 3) == status::ok);  // other types are not its business
+}
+
+// ------------------------------------------------------------------------------------------
+// Every engine in one journal: sequence_table (producer_log), txn_coordinator (txn_log),
+// txn_index (txn_index_log) beside the commit tracker.
+// ------------------------------------------------------------------------------------------
+namespace {
+using table = offseq::sequence_table<8, 3>;
+using plog = offseq::producer_log<table>;
+using tindex = offseq::txn_index<4, 8>;
+using xlog = offseq::txn_index_log<tindex>;
+using mjournal = offseq::journal<sim_flash, 1024, 16>;
+
+struct mhooks;
+using coord = offseq::txn_coordinator<4, 4, 2, 16, mhooks>;
+using clog = offseq::txn_log<coord>;
+
+// Engine states as comparable strings.
+template <class T>
+void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+std::string table_state(const table& t) {
+  std::vector<std::string> rows;
+  t.for_each_producer([&](const table::producer_snapshot& p) {
+    std::string r;
+    put(r, p.producer_id);
+    put(r, p.epoch);
+    put(r, p.last_seen_ms);
+    put(r, p.count);
+    for (std::size_t k = 0; k < p.count; ++k) {
+      put(r, p.batches[k].first_seq);
+      put(r, p.batches[k].last_seq);
+      put(r, p.batches[k].base_offset);
+    }
+    rows.push_back(r);
+  });
+  std::sort(rows.begin(), rows.end());
+  std::string s;
+  for (const auto& r : rows) s += r + "|";
+  return s;
+}
+std::string coord_state(const coord& c) {
+  std::map<std::string, std::string> m;
+  c.for_each_record([&](const coord::log_record& r) {
+    std::uint8_t b[clog::max_record_bytes];
+    m[std::string(r.id, r.id_length)] = std::string(reinterpret_cast<const char*>(b), clog::encode(r, b));
+  });
+  std::string s;
+  for (const auto& kv : m) s += kv.first + "=" + kv.second + "|";
+  return s;
+}
+std::string index_state(const tindex& x) {
+  std::string s;
+  put(s, x.log_start());
+  put(s, x.high_watermark());
+  put(s, x.log_end());
+  std::vector<std::string> open;
+  x.for_each_open([&](const offseq::open_txn& e) {
+    std::string r;
+    put(r, e.producer_id);
+    put(r, e.first_offset);
+    put(r, e.marker_offset);
+    put(r, e.epoch);
+    open.push_back(r);
+  });
+  std::sort(open.begin(), open.end());
+  for (const auto& r : open) s += r;
+  s += "|";
+  x.for_each_aborted([&](const offseq::aborted_txn& e) {
+    put(s, e.producer_id);
+    put(s, e.first_offset);
+    put(s, e.last_offset);
+  });
+  return s;
+}
+std::string tracker_state(const tracker& t) {
+  std::string s;
+  for (std::int64_t v : state_of(t)) put(s, v);
+  return s;
+}
+
+// What may be recovered, per engine: the state of its last ok flush/append and every state a
+// write since then could have made durable (a flush in flight, a compaction's snapshot).
+enum engine { e_tracker, e_table, e_coord, e_index, n_engines };
+const char* engine_name[] = {"tracker", "producers", "coordinator", "txn_index"};
+
+struct mixed {
+  sim_flash& f;
+  mjournal j;
+  tracker t;
+  tlog tl;
+  table seq;
+  plog pl;
+  tindex ix;
+  xlog xl;
+  mhooks* h = nullptr;
+  coord* c = nullptr;
+  std::vector<std::string> cand[n_engines];
+  std::size_t compactions = 0;
+  explicit mixed(sim_flash& fl) : f(fl), j(fl) {}
+  std::string state(int e) const {
+    switch (e) {
+      case e_tracker: return tracker_state(t);
+      case e_table: return table_state(seq);
+      case e_coord: return coord_state(*c);
+      default: return index_state(ix);
+    }
+  }
+  void settle(int e) { cand[e] = {state(e)}; }  // after an ok sync: only this state or later
+  status write_all(mjournal& jj) {
+    ++compactions;
+    for (int e = 0; e < n_engines; ++e) cand[e].push_back(state(e));
+    status s = tl.write_snapshot(jj, t);
+    if (s == status::ok) s = pl.write_snapshot(jj, seq);
+    if (s == status::ok) s = clog::write_snapshot(jj, *c);
+    if (s == status::ok) s = xl.write_snapshot(jj, ix);
+    return s;
+  }
+  std::function<status(mjournal&)> writer() {
+    return [this](mjournal& jj) { return write_all(jj); };
+  }
+};
+
+struct mhooks {
+  mixed* m = nullptr;
+  std::vector<offseq::txn_marker> sent;
+  std::int64_t next_pid = 100;
+  status log_append(const coord::log_record& r) noexcept {
+    // The state this record makes durable: the coordinator's durable records with r applied.
+    std::map<std::string, std::string> cur;
+    m->c->for_each_record([&](const coord::log_record& x) {
+      std::uint8_t b[clog::max_record_bytes];
+      cur[std::string(x.id, x.id_length)] = std::string(reinterpret_cast<const char*>(b), clog::encode(x, b));
+    });
+    std::uint8_t b[clog::max_record_bytes];
+    if (r.state == offseq::txn_state::dead)
+      cur.erase(std::string(r.id, r.id_length));
+    else
+      cur[std::string(r.id, r.id_length)] = std::string(reinterpret_cast<const char*>(b), clog::encode(r, b));
+    std::string s;
+    for (const auto& kv : cur) s += kv.first + "=" + kv.second + "|";
+    m->cand[e_coord].push_back(s);
+    return clog::append(m->j, r, [this](mjournal& jj) { return m->write_all(jj); });
+  }
+  status send_marker(const offseq::txn_marker& mk) noexcept {
+    sent.push_back(mk);
+    return status::ok;
+  }
+  status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next_pid++;
+    return status::ok;
+  }
+  status apply_offset(std::uint32_t, std::int64_t) noexcept { return status::ok; }
+};
+
+struct mixed_result {
+  std::vector<std::string> cand[n_engines];
+  bool cut = false, formatted = false;
+  std::size_t ops = 0, compactions = 0, appends = 0;
+};
+
+// >= 1,000 mixed operations: commits and completions, producer admits (duplicates, new
+// epochs, a full table), expiry and erase, transactions (init, add partitions and offsets,
+// commit and abort, markers, timeouts), txn_index appends, markers and watermarks. The
+// coordinator logs each transition synchronously; the other engines flush every 25 ops.
+mixed_result run_mixed(sim_flash& f, std::size_t ops) {
+  mixed_result res;
+  mixed m(f);
+  mhooks h;
+  h.m = &m;
+  offseq::txn_config cfg;
+  cfg.id_expiry_ms = 200000;
+  coord c(h, cfg);
+  m.h = &h;
+  m.c = &c;
+  for (int e = 0; e < n_engines; ++e) m.settle(e);
+  auto finish = [&](bool cut) {
+    for (int e = 0; e < n_engines; ++e) res.cand[e] = m.cand[e];
+    res.cut = cut;
+    res.compactions = m.compactions;
+    return res;
+  };
+  if (m.j.format() != status::ok) return finish(true);
+  res.formatted = true;
+  m.compactions = 0;
+  std::mt19937_64 rng(99);
+  tracker::generation g[4];
+  for (std::size_t p = 0; p < 4; ++p) g[p] = m.t.assign(p);
+  std::uint64_t now = 1000;
+  const char* ids[] = {"alpha", "beta", "gamma"};
+  for (std::size_t i = 0; i < ops; ++i) {
+    now += 1 + rng() % 500;
+    const unsigned op = static_cast<unsigned>(rng() % 16);
+    if (op < 5) {  // commit tracker
+      const std::size_t p = rng() % 4;
+      const std::int64_t floor = m.t.committed(p);
+      switch (rng() % 4) {
+        case 0: (void)m.t.commit(p, floor + 1 + static_cast<std::int64_t>(rng() % 3), g[p]); break;
+        case 1: (void)m.t.complete_range(p, floor + 2, floor + 4 + static_cast<std::int64_t>(rng() % 20), g[p]); break;
+        default: (void)m.t.complete(p, floor + static_cast<std::int64_t>(rng() % 30), g[p]); break;
+      }
+    } else if (op < 9) {  // producer admits: next batch, a retry, a new epoch, an unknown id
+      const std::int64_t pid = static_cast<std::int64_t>(rng() % 11);
+      table::producer_snapshot ps{};
+      std::int16_t epoch = 0;
+      std::int32_t first = 0;
+      if (m.seq.find(pid, ps) == status::ok) {
+        epoch = ps.epoch;
+        if (ps.count > 0) first = offseq::sequence_add(ps.batches[ps.count - 1].last_seq, 1);
+        const unsigned k = static_cast<unsigned>(rng() % 8);
+        if (k == 0 && ps.count > 0) first = ps.batches[0].first_seq;  // may be a duplicate or out of order
+        if (k == 1) {
+          epoch = static_cast<std::int16_t>(epoch + 1);
+          first = 0;
+        }
+      }
+      const std::int32_t count = 1 + static_cast<std::int32_t>(rng() % 5);
+      const offseq::batch_header b{pid, epoch, first, offseq::sequence_add(first, count - 1)};
+      (void)m.pl.admit(m.seq, b, static_cast<std::int64_t>(i) * 10, now);
+    } else if (op == 9) {
+      (void)m.pl.expire(m.seq, now, 3000);
+    } else if (op == 10) {
+      (void)m.pl.erase(m.seq, static_cast<std::int64_t>(rng() % 11));
+    } else if (op < 14) {  // transactions
+      const char* id = ids[rng() % 3];
+      const auto pr = c.producer(id);
+      switch (rng() % 7) {
+        case 0: (void)c.init_producer_id(id, 20000, now); break;
+        case 1:
+          if (pr.code == status::ok) (void)c.add_partitions(id, pr.producer_id, pr.epoch, static_cast<std::uint32_t>(rng() % 4), now);
+          break;
+        case 2:
+          if (pr.code == status::ok) (void)c.add_offsets(id, pr.producer_id, pr.epoch, static_cast<std::uint32_t>(rng() % 2), static_cast<std::int64_t>(i), now);
+          break;
+        case 3:
+          if (pr.code == status::ok) (void)c.end_txn(id, pr.producer_id, pr.epoch, rng() % 2 ? offseq::txn_result::commit : offseq::txn_result::abort, now);
+          break;
+        case 4: {
+          std::vector<offseq::txn_marker> batch;
+          batch.swap(h.sent);
+          for (const auto& mk : batch) (void)c.on_markers_written(mk, now, status::ok);
+          break;
+        }
+        default: (void)c.poll(now + (rng() % 5 == 0 ? 300000 : 0)); break;
+      }
+      ++res.appends;
+    } else {  // txn_index of one data partition
+      const std::int64_t pid = static_cast<std::int64_t>(rng() % 5);
+      const std::int64_t end = m.ix.log_end();
+      switch (rng() % 5) {
+        case 0:
+        case 1: (void)m.ix.append(pid, 0, end, end + static_cast<std::int64_t>(rng() % 4)); break;
+        case 2: (void)m.ix.marker(pid, 0, end, rng() % 2 == 0); break;
+        case 3: (void)m.ix.set_high_watermark(end); break;
+        default: (void)m.ix.set_log_start(m.ix.high_watermark() - static_cast<std::int64_t>(rng() % 3)); break;
+      }
+    }
+    ++res.ops;
+    if (!f.powered()) return finish(true);
+    m.settle(e_coord);  // every append of this op returned ok: durable
+    if (i % 25 == 24 || i + 1 == ops) {
+      m.cand[e_tracker].push_back(m.state(e_tracker));
+      if (m.tl.flush(m.j, m.t, m.writer()) != status::ok) return finish(true);
+      m.settle(e_tracker);
+      m.cand[e_table].push_back(m.state(e_table));
+      if (m.pl.flush(m.j, m.seq, m.writer()) != status::ok) return finish(true);
+      m.settle(e_table);
+      m.cand[e_index].push_back(m.state(e_index));
+      if (m.xl.flush(m.j, m.ix, m.writer()) != status::ok) return finish(true);
+      m.settle(e_index);
+    }
+  }
+  return finish(false);
+}
+
+struct recovered {
+  status st;
+  std::string s[n_engines];
+};
+recovered recover_mixed(sim_flash& f) {
+  recovered r;
+  mixed m(f);
+  mhooks h;
+  h.m = &m;
+  coord c(h);
+  m.h = &h;
+  m.c = &c;
+  r.st = m.j.open([&](std::uint8_t rt, const std::uint8_t* p, std::size_t n) {
+    status s = tlog::apply(m.t, rt, p, n);
+    if (s == status::ok) s = plog::apply(m.seq, rt, p, n);
+    if (s == status::ok) s = clog::apply(c, rt, p, n);
+    if (s == status::ok) s = xlog::apply(m.ix, rt, p, n);
+    return s;
+  });
+  for (int e = 0; e < n_engines; ++e) r.s[e] = m.state(e);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("§5.3 every engine in one journal: a power cut at any byte loses nothing synced") {
+  // Tracker commits/completions, producer admits/expiry, transactions (every transition
+  // logged and synced before it takes effect) and txn_index snapshots, >= 1,000 ops, cut at
+  // every byte of every write (every cut_step-th under TSan), compactions included.
+  const std::size_t ops = 1000;
+  sim_flash clean(16384, 1024, 4);
+  const mixed_result full = run_mixed(clean, ops);
+  REQUIRE_FALSE(full.cut);
+  REQUIRE(full.ops >= 1000);
+  REQUIRE(full.appends >= 100);
+  REQUIRE(full.compactions >= 2);
+  const std::uint64_t total = clean.cut_points();
+  std::uint64_t tested = 0;
+  for (std::uint64_t cut = 0; cut < total; cut += cut_step) {
+    sim_flash f(16384, 1024, 4);
+    f.half_program(cut % 2 == 1);
+    f.cut_after(cut);
+    const mixed_result r = run_mixed(f, ops);
+    REQUIRE(r.cut);
+    f.power_on();
+    const recovered got = recover_mixed(f);
+    const bool before_format = !r.formatted && got.st == status::not_found;
+    if (!(got.st == status::ok || before_format)) FAIL("cut after byte " << cut << ": recovery " << offseq::to_string(got.st));
+    for (int e = 0; e < n_engines; ++e) {
+      const auto& c = r.cand[e];
+      if (std::find(c.begin(), c.end(), got.s[e]) == c.end())
+        FAIL("cut after byte " << cut << ": " << std::string(engine_name[e]) << " state matches no state since its last sync");
+    }
+    REQUIRE(f.overwrite_errors() == 0);
+    ++tested;
+  }
+  MESSAGE("mixed engines: power-cut points tested: " << tested << " (" << full.ops << " ops, " << full.compactions
+                                                      << " compactions)");
+  CHECK(tested * cut_step > 10000);
+}
+
+TEST_CASE("producer_log: every retained batch, removals and epochs survive a restart") {
+  sim_flash f(8192, 1024, 8);
+  mjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  table t;
+  plog pl;
+  for (std::int32_t k = 0; k < 5; ++k)  // History 3: the last three batches are kept
+    REQUIRE(pl.admit(t, offseq::batch_header{7, 2, k * 10, k * 10 + 9}, 100 + k, 50).code == status::ok);
+  REQUIRE(pl.admit(t, offseq::batch_header{8, 0, 0, 0}, 200, 60).code == status::ok);
+  REQUIRE(pl.admit(t, offseq::batch_header{9, 0, 0, 0}, 300, 10).code == status::ok);
+  CHECK(pl.admit(t, offseq::batch_header{8, 0, 0, 0}, 201, 70).code == status::duplicate);  // not noted
+  REQUIRE(pl.erase(t, 8) == status::ok);
+  CHECK(pl.expire(t, 1000, 960) == 1);  // producer 9 (seen at 10)
+  CHECK(pl.changed() == 3);
+  REQUIRE(pl.flush(j, t) == status::ok);
+  CHECK(pl.changed() == 0);
+  const std::uint64_t syncs = f.syncs();
+  REQUIRE(pl.flush(j, t) == status::ok);  // nothing noted: no write, no sync
+  CHECK(f.syncs() == syncs);
+  table t2;
+  mjournal j2(f);
+  REQUIRE(plog::load(j2, t2) == status::ok);
+  CHECK(table_state(t2) == table_state(t));
+  CHECK(t2.size() == 1);
+  table::producer_snapshot ps{};
+  REQUIRE(t2.find(7, ps) == status::ok);
+  CHECK(ps.count == 3);
+  CHECK(ps.batches[0].first_seq == 20);
+  CHECK(ps.epoch == 2);
+  // A retry of a retained batch after the restart is still a duplicate at its first offset.
+  const offseq::verdict v = t2.check(offseq::batch_header{7, 2, 30, 39});
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == 103);
+}
+
+TEST_CASE("producer_log: an epoch raised by a marker survives a restart and still fences the zombie") {
+  sim_flash f(8192, 1024, 8);
+  mjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  table t;
+  plog pl;
+  REQUIRE(pl.admit(t, offseq::batch_header{7, 2, 0, 9}, 100, 50).code == status::ok);
+  CHECK(pl.record_marker(t, 7, 1, 60) == status::fenced);  // older epoch: refused, not noted
+  REQUIRE(pl.flush(j, t) == status::ok);
+  REQUIRE(pl.record_marker(t, 7, 3, 70) == status::ok);  // fencing abort wrote epoch 3
+  REQUIRE(pl.record_marker(t, 11, 0, 70) == status::ok);  // a producer first seen by its marker
+  CHECK(pl.changed() == 2);
+  REQUIRE(pl.flush(j, t) == status::ok);
+  table t2;
+  mjournal j2(f);
+  REQUIRE(plog::load(j2, t2) == status::ok);
+  CHECK(table_state(t2) == table_state(t));
+  table::producer_snapshot ps{};
+  REQUIRE(t2.find(7, ps) == status::ok);
+  CHECK(ps.epoch == 3);
+  CHECK(ps.count == 0);  // history cleared with the new epoch
+  CHECK(t2.check(offseq::batch_header{7, 2, 10, 19}).code == status::fenced);  // the zombie
+  REQUIRE(t2.find(11, ps) == status::ok);
+  CHECK(ps.epoch == 0);
+}
+
+TEST_CASE("producer_log: changes beyond one record, or beyond the list, flush by compaction") {
+  sim_flash f(16384, 1024, 8);
+  using tiny_journal = offseq::journal<sim_flash, plog::max_entry_bytes, 16>;  // one producer per record
+  tiny_journal j(f);
+  REQUIRE(j.format() == status::ok);
+  table t;
+  plog pl;
+  const std::int32_t s0 = 1 << 30;  // large values: long varints, one entry per record
+  const std::int64_t o0 = std::int64_t{1} << 62;
+  for (std::int64_t id = 0; id < 4; ++id)
+    for (std::int32_t k = 0; k < 3; ++k)
+      REQUIRE(pl.admit(t, offseq::batch_header{id, 0, s0 + k, s0 + k}, o0 + id * 100 + k, ~0ull >> 1).code == status::ok);
+  const std::uint64_t gen = j.generation();
+  REQUIRE(pl.flush(j, t) == status::ok);
+  CHECK(j.generation() == gen + 1);  // four producers do not fit one record: compacted
+  table t2;
+  tiny_journal j2(f);
+  REQUIRE(plog::load(j2, t2) == status::ok);
+  CHECK(table_state(t2) == table_state(t));
+  // More ids noted than the table holds (churn): the next flush compacts too.
+  for (std::int64_t id = 100; id < 110; ++id) {
+    REQUIRE(pl.admit(t, offseq::batch_header{id, 0, 0, 0}, 1, 5).code != status::invalid_argument);
+    (void)pl.erase(t, id);
+  }
+  CHECK(pl.changed() == table::capacity + 1);
+  REQUIRE(pl.flush(j, t) == status::ok);
+  CHECK(j.generation() == gen + 2);
+  table t3;
+  tiny_journal j3(f);
+  REQUIRE(plog::load(j3, t3) == status::ok);
+  CHECK(table_state(t3) == table_state(t));
+  // A writer that leaves the table out cannot cover an overflow: invalid_state, nothing lost.
+  for (std::int64_t id = 200; id < 210; ++id) {
+    (void)pl.admit(t, offseq::batch_header{id, 0, 0, 0}, 1, 5);
+    (void)pl.erase(t, id);
+  }
+  CHECK(pl.flush(j, t, [](tiny_journal&) { return status::ok; }) == status::invalid_state);
+  CHECK(pl.changed() == table::capacity + 1);
+}
+
+TEST_CASE("producer_log: a malformed record is corrupt and changes nothing") {
+  table t;
+  REQUIRE(t.admit(offseq::batch_header{1, 0, 0, 4}, 10, 1).code == status::ok);
+  const std::string before = table_state(t);
+  const std::vector<std::vector<std::uint8_t>> bad = {
+      {0x01, 5, 0x07},                 // a removal, then an unknown kind
+      {0x00, 2, 0, 1},                 // truncated: no count
+      {0x00, 2, 0, 1, 4},              // count above History
+      {0x00, 2, 0, 1, 2, 0, 0, 0, 5, 5, 0},  // second batch does not follow the first
+      {0x00, 2, 0xFF, 0xFF, 0x03, 1, 0},     // epoch above 32767
+      {0x00, 0x80},                    // truncated varint
+  };
+  for (const auto& b : bad) {
+    CAPTURE(b.size());
+    CHECK(plog::apply(t, plog::type, b.data(), b.size()) == status::corrupt);
+    CHECK(table_state(t) == before);
+  }
+  const std::uint8_t erase1[] = {0x01, 1, 0x01, 42};  // removals of a known and an unknown id
+  CHECK(plog::apply(t, plog::type, erase1, sizeof erase1) == status::ok);
+  CHECK(t.size() == 0);
+  offseq::sequence_table<1, 3> one;
+  const std::uint8_t two[] = {0x00, 1, 0, 0, 0, 0x00, 2, 0, 0, 0};
+  CHECK(offseq::producer_log<offseq::sequence_table<1, 3>>::apply(one, plog::type, two, sizeof two) == status::table_full);
+}
+
+TEST_CASE("txn_log: record bytes (README table), decode checks sizes, replay checks values") {
+  coord::log_record r{};
+  r.lsn = 0x0102030405060708ull;
+  r.producer_id = 1000;
+  r.last_producer_id = -1;
+  r.txn_start_ms = 5;
+  r.update_ms = 6;
+  r.timeout_ms = 60000;
+  r.epoch = 3;
+  r.last_epoch = -1;
+  r.state = offseq::txn_state::ongoing;
+  r.id_length = 2;
+  r.id[0] = 'i';
+  r.id[1] = 'd';
+  r.partition_count = 2;
+  r.partitions[0] = 7;
+  r.partitions[1] = 0x01020304u;
+  r.offset_count = 1;
+  r.offsets[0] = offseq::txn_offset{99, 1, 0};
+  std::uint8_t b[clog::max_record_bytes];
+  const std::size_t n = clog::encode(r, b);
+  CHECK(n == 52 + 2 + 8 + 12);
+  CHECK(b[0] == 0x08);
+  CHECK(b[7] == 0x01);
+  CHECK(offseq::detail::get_u64(b + 16) == ~0ull);  // -1
+  CHECK(b[44] == 3);
+  CHECK(b[48] == 1);
+  CHECK(b[49] == 2);
+  CHECK(b[52] == 'i');
+  CHECK(offseq::detail::get_u32(b + 58) == 0x01020304u);
+  CHECK(offseq::detail::get_u64(b + 62) == 99);
+  coord::log_record d{};
+  REQUIRE(clog::decode(b, n, d) == status::ok);
+  std::uint8_t b2[clog::max_record_bytes];
+  REQUIRE(clog::encode(d, b2) == n);
+  CHECK(std::equal(b, b + n, b2));
+  CHECK(clog::decode(b, n - 1, d) == status::corrupt);
+  CHECK(clog::decode(b, 51, d) == status::corrupt);
+  b[49] = 0;  // empty id
+  CHECK(clog::decode(b, n - 2, d) == status::corrupt);
+  b[49] = 2;
+  b[50] = 5;  // more partitions than the coordinator holds
+  CHECK(clog::decode(b, n + 12, d) == status::corrupt);
+  b[50] = 2;
+  // Values are the coordinator's to check: state 9 is corrupt, nothing changes.
+  mhooks h;
+  coord c(h);
+  b[48] = 9;
+  CHECK(clog::apply(c, clog::type, b, n) == status::corrupt);
+  CHECK(c.size() == 0);
+  b[48] = 1;
+  CHECK(clog::apply(c, clog::type, b, n) == status::ok);
+  CHECK(c.state("id") == offseq::txn_state::ongoing);
+  CHECK(clog::apply(c, 0x10, b, 3) == status::ok);  // not its type
+}
+
+TEST_CASE("txn_log: a prepared transaction resumes its markers after load") {
+  sim_flash f(16384, 1024, 4);
+  std::vector<offseq::txn_marker> sent;
+  {
+    mixed m(f);
+    mhooks h;
+    h.m = &m;
+    coord c(h);
+    m.h = &h;
+    m.c = &c;
+    REQUIRE(m.j.format() == status::ok);
+    const auto pr = c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::ok);
+    CHECK(h.sent.size() == 1);  // the marker went out; the power goes before its answer
+  }
+  mixed m(f);
+  mhooks h;
+  h.m = &m;
+  coord c(h);
+  m.h = &h;
+  m.c = &c;
+  REQUIRE(clog::load(m.j, c, 10) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::prepare_commit);
+  REQUIRE(h.sent.size() == 1);  // re-sent by resume
+  CHECK(h.sent[0].partition == 3);
+  REQUIRE(c.on_markers_written(h.sent[0], 11, status::ok) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::complete_commit);  // logged through the journal
+  coord c2(h);
+  mixed m2(f);
+  REQUIRE(clog::load(m2.j, c2, 12) == status::ok);
+  CHECK(c2.state("x") == offseq::txn_state::complete_commit);
+}
+
+TEST_CASE("txn_index_log: the index survives a restart; unchanged writes nothing; bad records change nothing") {
+  sim_flash f(8192, 1024, 8);
+  mjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  tindex x;
+  xlog xl;
+  REQUIRE(x.append(1, 0, 0, 4) == status::ok);
+  REQUIRE(x.append(2, 1, 5, 6) == status::ok);
+  REQUIRE(x.marker(1, 0, 7, false) == status::ok);  // abort: indexed
+  REQUIRE(x.set_high_watermark(6) == status::ok);
+  REQUIRE(xl.flush(j, x) == status::ok);
+  const std::uint64_t syncs = f.syncs();
+  REQUIRE(xl.flush(j, x) == status::ok);
+  CHECK(f.syncs() == syncs);
+  REQUIRE(x.set_high_watermark(8) == status::ok);
+  REQUIRE(xl.flush(j, x) == status::ok);
+  CHECK(f.syncs() == syncs + 1);
+  tindex x2;
+  mjournal j2(f);
+  REQUIRE(xlog::load(j2, x2) == status::ok);
+  CHECK(index_state(x2) == index_state(x));
+  CHECK(x2.last_stable_offset() == x.last_stable_offset());
+  CHECK(x2.should_skip(1, 2));
+  const std::string before = index_state(x2);
+  const std::vector<std::vector<std::uint8_t>> bad = {
+      {5, 4, 9, 0, 0},                // log_start above the high watermark
+      {0, 4, 9, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},  // more open than slots
+      {0, 4, 9, 2, 1, 0, 0, 0, 1, 2, 0, 0, 0},  // two still-open entries of producer 1
+      {0, 4, 9, 1, 1, 3, 2, 0, 0},    // marker (1) not above first (3)
+      {0, 4, 9, 0, 2, 1, 0, 5, 2, 0, 4},  // aborted entries out of marker order
+      {0, 4, 9, 0, 1, 1, 0, 9},       // aborted last_offset at log_end
+      {0, 4, 9, 0, 0, 7},             // trailing bytes
+      {0, 4},                         // truncated
+  };
+  for (std::size_t k = 0; k < bad.size(); ++k) {
+    CAPTURE(k);
+    CHECK(xlog::apply(x2, xlog::type, bad[k].data(), bad[k].size()) == status::corrupt);
+    CHECK(index_state(x2) == before);
+  }
+  const std::vector<std::uint8_t> good = {0, 4, 9, 1, 3, 2, 0, 1, 1, 1, 0, 5};
+  CHECK(xlog::apply(x2, xlog::type, good.data(), good.size()) == status::ok);
+  CHECK(x2.log_end() == 9);
+  CHECK(x2.open_count() == 1);
+  CHECK(x2.aborted_count() == 1);
+}
+
+TEST_CASE("posix_file: the journal over a file survives close and reopen; a truncated file is corrupt") {
+  const std::string path = "/tmp/offseq_journal_test_" + std::to_string(::getpid()) + ".bin";
+  std::remove(path.c_str());
+  using fjournal = offseq::journal<offseq::posix::posix_file, tlog::max_record_bytes, 16>;
+  tracker t;
+  {
+    offseq::posix::posix_file f;
+    CHECK(f.open(path.c_str(), 10000, 4096) == status::invalid_argument);  // not whole erase blocks
+    REQUIRE(f.open(path.c_str(), 8192, 4096) == status::ok);
+    CHECK(f.program_unit() == 1);
+    fjournal j(f);
+    std::vector<record> none;
+    CHECK(replay_all(j, none) == status::not_found);  // a new file is blank (0xFF)
+    REQUIRE(j.format() == status::ok);
+    tlog log;
+    const auto g = t.assign(2);
+    for (int k = 1; k <= 200; ++k) {  // enough to compact at least once
+      REQUIRE(t.commit(2, 5 * k, g) == status::ok);
+      REQUIRE(t.complete(2, 5 * k + 3, g) == status::ok);
+      REQUIRE(log.flush(j, t) == status::ok);
+    }
+    CHECK(j.generation() > 1);
+    CHECK(f.syncs() >= 200);
+    CHECK(f.bytes_written() > 0);
+  }
+  {
+    offseq::posix::posix_file f;
+    REQUIRE(f.open(path.c_str(), 8192, 4096) == status::ok);
+    fjournal j(f);
+    tracker t2;
+    REQUIRE(tlog::load(j, t2) == status::ok);
+    CHECK(state_of(t2) == state_of(t));
+    CHECK(t2.committed(2) == 1000);
+    CHECK(t2.is_completed(2, 1003));
+  }
+  REQUIRE(::truncate(path.c_str(), 4096 + 100) == 0);  // area B cut short
+  {
+    offseq::posix::posix_file f;
+    REQUIRE(f.open(path.c_str(), 8192, 4096) == status::ok);
+    std::uint8_t b[8];
+    CHECK(f.read(8192 - 8, b, 8) == status::corrupt);
+    CHECK(f.read(8192, b, 0) == status::ok);  // nothing to read at the end: fine
+    CHECK(f.read(8192, b, 1) == status::invalid_argument);
+    fjournal j(f);
+    tracker t3;
+    const status s = tlog::load(j, t3);
+    CHECK((s == status::corrupt || s == status::ok));  // never garbage: ok only if A holds the state
+    if (s == status::ok) CHECK(state_of(t3) == state_of(t));
+    REQUIRE(j.format() == status::ok);  // rewrites the whole file
+    CHECK(f.read(8192 - 8, b, 8) == status::ok);
+  }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("tracker_log: a malformed record is corrupt and changes nothing") {
+  tracker t;
+  const auto g = t.assign(1);
+  REQUIRE(t.commit(1, 50, g) == status::ok);
+  const tstate before = state_of(t);
+  std::uint8_t near_max[16];
+  std::size_t n = offseq::detail::put_varint(near_max, 0);  // a good entry for partition 0 first
+  n += offseq::detail::put_varint(near_max + n, 7);
+  n += offseq::detail::put_varint(near_max + n, 0);
+  n += offseq::detail::put_varint(near_max + n, 1);  // partition 1: a completion at max_position
+  n += offseq::detail::put_varint(near_max + n, static_cast<std::uint64_t>(tracker::max_position) - 2);
+  n += offseq::detail::put_varint(near_max + n, 1);
+  near_max[n++] = 0x04;  // bit 2: position + 2 = max_position, not restorable
+  CHECK(tlog::apply(t, tlog::type, near_max, n) == status::corrupt);
+  CHECK(state_of(t) == before);  // the good entry before it was not applied either
+  near_max[n - 1] = 0x02;  // bit 1: max_position - 1, fine
+  CHECK(tlog::apply(t, tlog::type, near_max, n) == status::ok);
+  CHECK(t.committed(0) == 7);
+  CHECK(t.is_completed(1, tracker::max_position - 1));
 }

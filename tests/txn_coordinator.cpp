@@ -457,6 +457,11 @@ TEST_CASE("§3.2 add_partitions/add_offsets: -> ongoing, start time set only whe
   REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 4, 10, 800) == status::ok);
   CHECK(f.c.add_offsets("t", f.pid, f.ep, 4, 10, 800) == status::ok);
   CHECK(f.h.log.size() == n + 1);
+  // A new value for a partition already there is new: written.
+  REQUIRE(f.c.add_offsets("t", f.pid, f.ep, 4, 11, 800) == status::ok);
+  CHECK(f.h.log.size() == n + 2);
+  CHECK(f.h.log.back().offset_count == 1);
+  CHECK(f.h.log.back().offsets[0].next_offset == 11);
   // Offsets alone open a transaction too.
   fx g;
   g.init();

@@ -38,7 +38,68 @@ ram_storage flash;
 journal j(flash);
 tracker t;
 tlog log;
+
+// Every engine in one journal: the compaction writer snapshots them all; the coordinator's
+// write-ahead hook appends + syncs through txn_log.
+struct mixed_storage : ram_storage {};
+using table = offseq::sequence_table<8, 5>;
+using plog = offseq::producer_log<table>;
+using index = offseq::txn_index<4, 8>;
+using xlog = offseq::txn_index_log<index>;
+using mjournal = offseq::journal<mixed_storage, 1024, 16>;
+struct hooks;
+using coord = offseq::txn_coordinator<4, 4, 2, 16, hooks>;
+using clog = offseq::txn_log<coord>;
+offseq::status write_all(mjournal& jj) noexcept;
+mixed_storage mflash;
+mjournal mj(mflash);
+struct hooks {
+  offseq::status log_append(const coord::log_record& r) noexcept { return clog::append(mj, r, write_all); }
+  offseq::status send_marker(const offseq::txn_marker&) noexcept { return offseq::status::ok; }
+  offseq::status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next++;
+    return offseq::status::ok;
+  }
+  offseq::status apply_offset(std::uint32_t, std::int64_t) noexcept { return offseq::status::ok; }
+  std::int64_t next = 1;
+};
+hooks h;
+coord c(h);
+table seq;
+plog pl;
+index ix;
+xlog xl;
+offseq::status write_all(mjournal& jj) noexcept {
+  offseq::status s = pl.write_snapshot(jj, seq);
+  if (s == offseq::status::ok) s = clog::write_snapshot(jj, c);
+  if (s == offseq::status::ok) s = xl.write_snapshot(jj, ix);
+  return s;
+}
 }  // namespace
+
+int journal_mixed_exercise() {
+  auto all = [](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept {
+    offseq::status s = plog::apply(seq, rt, p, n);
+    if (s == offseq::status::ok) s = clog::apply(c, rt, p, n);
+    if (s == offseq::status::ok) s = xlog::apply(ix, rt, p, n);
+    return s;
+  };
+  if (mj.open(all) == offseq::status::not_found) (void)mj.format();
+  (void)c.resume(0);
+  (void)pl.admit(seq, offseq::batch_header{1, 0, 0, 4}, 0, 0);
+  (void)pl.erase(seq, 2);
+  (void)pl.expire(seq, 10, 5);
+  pl.note(3);
+  (void)pl.flush(mj, seq, write_all);
+  (void)c.init_producer_id("t", 1000, 0);
+  (void)ix.append(1, 0, 0, 3);
+  (void)xl.flush(mj, ix, write_all);
+  (void)plog::load(mj, seq);
+  (void)xlog::load(mj, ix);
+  coord c2(h);
+  (void)clog::load(mj, c2, 0);
+  return static_cast<int>(pl.changed());
+}
 
 int journal_exercise() {
   int n = 0;
