@@ -8,7 +8,7 @@
 //   kafka::gateway<Table>       the receiver side of device links: each device batch admitted
 //                               once (sequence_table), forwarded with the idempotent producer,
 //                               acknowledged to the device only after Kafka acknowledged it
-//   kafka::producer_journal     the gateway's tables through offseq::journal (restart-safe)
+//   kafka::producer_journal     the gateway's tables through offseq::journal + producer_log
 //
 // Threads: consumer::complete may be called from any thread; every other consumer method, and
 // every gateway method, from one thread (the one that polls). Callbacks (rebalance, delivery
@@ -673,10 +673,11 @@ class gateway {
   /// Device ack: (batch, verdict). ok with offset = appended there; otherwise the failure
   /// (the device retries later). Runs inside poll()/flush().
   using ack_fn = std::function<void(const batch_header&, const verdict&)>;
-  /// Durable write of one producer's state after it changed (the journal). A failure keeps the
+  /// Durable write of one producer's state after it changed (the journal; the partition's
+  /// table is passed for writers that snapshot it, such as producer_journal). A failure keeps the
   /// device's ack back (it retries; the in-memory table answers duplicate) and marks the
   /// partition for recover().
-  using persist_fn = std::function<status(std::int32_t, const producer_snapshot&)>;
+  using persist_fn = std::function<status(std::int32_t, const Table&, const producer_snapshot&)>;
 
   gateway(gateway_config cfg, ack_fn ack, persist_fn persist = {})
       : cfg_(std::move(cfg)), ack_(std::move(ack)), persist_(std::move(persist)) {
@@ -864,7 +865,7 @@ class gateway {
     if (persist_) {
       producer_snapshot snap;
       t.find(f->b.producer_id, snap);
-      const status st = persist_(f->partition, snap);
+      const status st = persist_(f->partition, t, snap);
       if (st != status::ok) {
         uncertain_[p] = true;  // a restart before the next persist must rescan from here
         ack_(f->b, verdict{st, -1, -1});
@@ -934,7 +935,7 @@ class gateway {
             if (persist_) {
               producer_snapshot snap;
               t.find(b.producer_id, snap);
-              persist_(p, snap);
+              persist_(p, t, snap);
             }
           }
           next = m->offset + 1;
@@ -964,104 +965,58 @@ class gateway {
 // ============================================================================================
 // producer_journal: the gateway's tables through offseq::journal
 //
-// One record (record_type::producer) per persisted producer, little-endian, independent of
-// the host's sizeof: partition (4) | producer_id (8) | epoch (2) | last_seen_ms (8) | count (1)
-// | count x (first_seq (4), last_seq (4), base_offset (8)). Replay: the last record of a
-// (partition, producer) wins. A full area is compacted to one record per live producer.
-// Single thread (the gateway's).
+// One journal (one Storage) per output partition, each written through the header's
+// producer_log<Table> (record_type::producer, its format and compaction): save() notes the
+// producer and flushes, so an ack never goes out before the table state that covers it is
+// durable. Single thread (the gateway's).
 // ============================================================================================
 template <class Table, class Journal>
 class producer_journal {
  public:
   using producer_snapshot = typename Table::producer_snapshot;
-  static constexpr std::size_t max_record = 23 + 16 * Table::history;
-  static constexpr std::uint8_t type = static_cast<std::uint8_t>(record_type::producer);
 
-  explicit producer_journal(Journal& j) : j_(j) {}
+  /// journals[p] holds partition p's table.
+  explicit producer_journal(std::vector<Journal*> journals) : j_(std::move(journals)), logs_(j_.size()) {}
 
-  /// Mounts the journal (formats a blank one) and keeps the latest state of each producer.
+  /// Mounts every journal (formats a blank one) and reads the producers it holds.
   status open() {
-    latest_.clear();
-    status st = j_.open([&](std::uint8_t t, const std::uint8_t* p, std::size_t n) { return apply(t, p, n); });
-    if (st == status::not_found) st = j_.format();
-    return st;
+    found_.assign(j_.size(), {});
+    for (std::size_t p = 0; p < j_.size(); ++p) {
+      std::unique_ptr<Table> t(new Table());
+      status st = producer_log<Table>::load(*j_[p], *t);
+      if (st == status::not_found) st = j_[p]->format();
+      if (st != status::ok) return st;
+      t->for_each_producer([&](const producer_snapshot& s) { found_[p].push_back(s); });
+    }
+    return status::ok;
   }
-  /// Loads every producer into the gateway (gateway::restore). Call after open().
+  /// Loads what open() found into the gateway (gateway::restore).
   template <class Gateway>
   status load(Gateway& gw) const {
-    for (const auto& e : latest_) {
-      const status st = gw.restore(e.first.first, e.second);
-      if (st != status::ok) return st;
-    }
+    for (std::size_t p = 0; p < found_.size(); ++p)
+      for (const auto& s : found_[p]) {
+        const status st = gw.restore(static_cast<std::int32_t>(p), s);
+        if (st != status::ok) return st;
+      }
     return status::ok;
   }
-  /// The gateway's persist_fn: appends and syncs one producer's state.
-  status save(std::int32_t partition, const producer_snapshot& s) {
-    std::uint8_t buf[max_record];
-    const std::size_t n = encode(partition, s, buf);
-    status st = j_.append(type, buf, n);
-    if (st == status::table_full) {
-      st = j_.compact([&](Journal& j) {
-        std::uint8_t b[max_record];
-        for (const auto& e : latest_) {
-          if (e.first == std::make_pair(partition, s.producer_id)) continue;  // the new one follows
-          const status w = j.append(type, b, encode(e.first.first, e.second, b));
-          if (w != status::ok) return w;
-        }
-        return status::ok;
-      });
-      if (st == status::ok) st = j_.append(type, buf, n);
-    }
-    if (st == status::ok) st = j_.sync();
-    if (st == status::ok) latest_[{partition, s.producer_id}] = s;
-    return st;
+  /// The gateway's persist_fn: the producer's state as partition p's table holds it, durable.
+  status save(std::int32_t p, const Table& t, const producer_snapshot& s) {
+    if (p < 0 || static_cast<std::size_t>(p) >= j_.size()) return status::invalid_argument;
+    logs_[static_cast<std::size_t>(p)].note(s.producer_id);
+    return logs_[static_cast<std::size_t>(p)].flush(*j_[static_cast<std::size_t>(p)], t);
   }
-  std::size_t producers() const noexcept { return latest_.size(); }
+  /// Producers open() found, all partitions.
+  std::size_t producers() const noexcept {
+    std::size_t n = 0;
+    for (const auto& v : found_) n += v.size();
+    return n;
+  }
 
  private:
-  static void put(std::uint8_t*& p, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) *p++ = static_cast<std::uint8_t>(v >> (8 * i));
-  }
-  static std::uint64_t get(const std::uint8_t*& p, int bytes) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(*p++) << (8 * i);
-    return v;
-  }
-  static std::size_t encode(std::int32_t partition, const producer_snapshot& s, std::uint8_t* out) {
-    std::uint8_t* p = out;
-    put(p, static_cast<std::uint32_t>(partition), 4);
-    put(p, static_cast<std::uint64_t>(s.producer_id), 8);
-    put(p, static_cast<std::uint16_t>(s.epoch), 2);
-    put(p, s.last_seen_ms, 8);
-    put(p, s.count, 1);
-    for (std::size_t k = 0; k < s.count; ++k) {
-      put(p, static_cast<std::uint32_t>(s.batches[k].first_seq), 4);
-      put(p, static_cast<std::uint32_t>(s.batches[k].last_seq), 4);
-      put(p, static_cast<std::uint64_t>(s.batches[k].base_offset), 8);
-    }
-    return static_cast<std::size_t>(p - out);
-  }
-  status apply(std::uint8_t t, const std::uint8_t* p, std::size_t n) {
-    if (t != type) return status::ok;  // another engine's record
-    if (n < 23) return status::corrupt;
-    producer_snapshot s{};
-    const std::int32_t partition = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
-    s.producer_id = static_cast<std::int64_t>(get(p, 8));
-    s.epoch = static_cast<std::int16_t>(static_cast<std::uint16_t>(get(p, 2)));
-    s.last_seen_ms = get(p, 8);
-    s.count = static_cast<std::uint8_t>(get(p, 1));
-    if (s.count > Table::history || n != 23 + 16 * static_cast<std::size_t>(s.count)) return status::corrupt;
-    for (std::size_t k = 0; k < s.count; ++k) {
-      s.batches[k].first_seq = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
-      s.batches[k].last_seq = static_cast<std::int32_t>(static_cast<std::uint32_t>(get(p, 4)));
-      s.batches[k].base_offset = static_cast<std::int64_t>(get(p, 8));
-    }
-    latest_[{partition, s.producer_id}] = s;
-    return status::ok;
-  }
-
-  Journal& j_;
-  std::map<std::pair<std::int32_t, std::int64_t>, producer_snapshot> latest_;
+  std::vector<Journal*> j_;
+  std::vector<producer_log<Table>> logs_;
+  std::vector<std::vector<producer_snapshot>> found_;
 };
 
 }  // namespace kafka

@@ -79,14 +79,27 @@ bridge_counts run_devices(const options& o, std::mt19937& rng) {
   bridge_counts n;
   std::vector<device> devs(static_cast<std::size_t>(o.devices));
   for (std::size_t i = 0; i < devs.size(); ++i) devs[i].pid = 1000 + static_cast<std::int64_t>(i);
-  // The gateway's sequence tables live in offseq::journal on a simulated NOR flash (two 8 KiB
-  // areas, compacted as they fill): a restarted gateway mounts it and keeps deduplicating.
-  offseq::sim::sim_flash flash(16384, 8192, 8);
-  using journal_t = offseq::journal<offseq::sim::sim_flash>;
+  // The gateway's sequence tables live in offseq::journal (through offseq::producer_log), one
+  // simulated NOR flash per partition (two 2 KiB areas, compacted as they fill): a restarted
+  // gateway mounts them and keeps deduplicating.
+  using journal_t = offseq::journal<offseq::sim::sim_flash, 256>;  // small records: small areas work
   using pj_t = kafka::producer_journal<table_t, journal_t>;
-  auto journal = std::make_unique<journal_t>(flash);
-  auto pj = std::make_unique<pj_t>(*journal);
-  if (pj->open() != status::ok) std::exit(2);
+  std::vector<std::unique_ptr<offseq::sim::sim_flash>> flash;
+  std::vector<std::unique_ptr<journal_t>> journals;
+  std::unique_ptr<pj_t> pj;
+  auto mount = [&] {
+    pj.reset();
+    journals.clear();
+    std::vector<journal_t*> js;
+    for (int p = 0; p < kPartitions; ++p) {
+      if (flash.size() < kPartitions) flash.emplace_back(new offseq::sim::sim_flash(4096, 2048, 8));
+      journals.emplace_back(new journal_t(*flash[static_cast<std::size_t>(p)]));
+      js.push_back(journals.back().get());
+    }
+    pj.reset(new pj_t(js));
+    return pj->open();
+  };
+  if (mount() != status::ok) std::exit(2);
   auto find = [&](std::int64_t pid) -> device& { return devs[static_cast<std::size_t>(pid - 1000)]; };
   auto acked = [&](device& d) {
     d.next_seq = offseq::sequence_add(d.cur.last_seq, 1);
@@ -102,7 +115,7 @@ bridge_counts run_devices(const options& o, std::mt19937& rng) {
     }
     acked(d);
   };
-  auto persist = [&](std::int32_t p, const table_t::producer_snapshot& s) { return pj->save(p, s); };
+  auto persist = [&](std::int32_t p, const table_t& t, const table_t::producer_snapshot& s) { return pj->save(p, t, s); };
   kafka::gateway_config cfg{o.brokers, o.topic, kPartitions, 30000, 5000, {{"log_level", "0"}}};
   auto gw = std::make_unique<gateway_t>(cfg, on_ack, persist);
   if (gw->start() != status::ok) std::exit(2);
@@ -142,12 +155,9 @@ bridge_counts run_devices(const options& o, std::mt19937& rng) {
       sum(*gw);
       gw->crash();
       ++n.gateway_crashes;
-      pj.reset();  // reboot: the journal is mounted again from the flash
-      journal = std::make_unique<journal_t>(flash);
-      pj = std::make_unique<pj_t>(*journal);
-      if (pj->open() != status::ok) std::exit(3);
+      for (const auto& j : journals) n.compactions += j->generation() - 1;
+      if (mount() != status::ok) std::exit(3);  // reboot: the journals are mounted from the flash
       n.journaled = pj->producers();
-      n.compactions = journal->generation() - 1;
       gw = std::make_unique<gateway_t>(cfg, on_ack, persist);
       if (gw->start() != status::ok) std::exit(2);
       if (pj->load(*gw) != status::ok) std::exit(3);
