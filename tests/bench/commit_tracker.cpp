@@ -10,13 +10,14 @@
 
 #include <offseq.hpp>
 
+#include "ratio.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <random>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -190,38 +191,16 @@ void BM_c_baseline_mutex_map_two_threads(benchmark::State& state) {
 }
 BENCHMARK(BM_c_baseline_mutex_map_two_threads)->Threads(2)->UseRealTime()->Repetitions(5);
 
-// The summary takes, per benchmark, the best of its repetitions: on a shared host a repetition
-// is slowed by whatever else runs, and in (c) a descheduled thread stalls the other at the
-// window edge. Best against best, both measured in the same run.
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns;  // per iteration: CPU time single-threaded, real time for (c)
-  void ReportRuns(const std::vector<Run>& runs) override {
-    std::vector<Run> shown;
-    for (const auto& r : runs) {
-      if (r.run_type == Run::RT_Aggregate) {
-        if (r.aggregate_name == "median") shown.push_back(r);
-        continue;
-      }
-      const std::string name = r.benchmark_name();
-      const double t = name.find("threads") != std::string::npos ? r.GetAdjustedRealTime() : r.GetAdjustedCPUTime();
-      const std::string key = name.substr(0, name.find('/'));
-      if (ns.count(key) == 0 || t < ns[key]) ns[key] = t;
-      if (runs.size() == 1) shown.push_back(r);
-    }
-    ConsoleReporter::ReportRuns(shown);
-  }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  ratio_reporter rep;
+  // The summary takes, per benchmark, the best of its repetitions (ratio.hpp): on a shared host
+  // a repetition is slowed by whatever else runs, and in (c) a descheduled thread stalls the
+  // other at the window edge. Best against best, both measured in the same run.
+  offseq_bench::ratio_reporter rep(offseq_bench::ratio_reporter::show::medians);
   benchmark::RunSpecifiedBenchmarks(&rep);
-  auto get = [&](const char* name) {
-    const auto it = rep.ns.find(name);
-    return it == rep.ns.end() ? 0.0 : it->second;
-  };
+  auto get = [&](const char* name) { return rep.time(name); };
   const double a = get("BM_a_tracker_commit"), ab = get("BM_a_baseline_atomic_cas_max");
   const double b = get("BM_b_tracker_complete"), bb = get("BM_b_baseline_mutex_map");
   const double c = get("BM_c_tracker_two_threads"), cb = get("BM_c_baseline_mutex_map_two_threads");

@@ -12,13 +12,14 @@
 #include <offseq.hpp>
 #include <posix_file.hpp>
 
+#include "ratio.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -168,32 +169,22 @@ void BM_flush_journal_vs_sqlite(benchmark::State& state) {
 // Arg 0: disk (build/bench), 1: tmpfs (/dev/shm). Iterations are batches of 16 per side.
 BENCHMARK(BM_flush_journal_vs_sqlite)->Arg(0)->Arg(1)->UseRealTime()->MinTime(3.0);
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, std::map<std::string, double>> c;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      for (const auto& kv : r.counters) c[r.benchmark_name()][kv.first] = kv.second;
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  ratio_reporter rep;
+  offseq_bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
   const char* where[] = {"disk (build/bench/)", "tmpfs (/dev/shm)"};
   for (int w = 0; w < 2; ++w) {
-    std::map<std::string, double> c;
-    for (auto& kv : rep.c)
-      if (kv.first.rfind("BM_flush_journal_vs_sqlite/" + std::to_string(w) + "/", 0) == 0) c = kv.second;
-    if (c.empty() || c["sqlite_flushes/s"] <= 0 || c["sqlite_B/flush"] <= 0) continue;
+    const std::string run = "BM_flush_journal_vs_sqlite/" + std::to_string(w);
+    auto c = [&](const char* key) { return rep.counter(run, key); };
+    if (c("sqlite_flushes/s") <= 0 || c("sqlite_B/flush") <= 0) continue;
     std::printf("journal vs SQLite, %s: %.0f vs %.0f flushes/s (%.2fx overall, median batch %.2fx; goal 3x); "
                 "%.0f vs %.0f bytes written per flush (%.3f; goal <= 0.25); to the device %.0f vs %.0f\n",
-                where[w], c["journal_flushes/s"], c["sqlite_flushes/s"], c["journal_flushes/s"] / c["sqlite_flushes/s"],
-                c["speedup_median"], c["journal_B/flush"], c["sqlite_B/flush"], c["journal_B/flush"] / c["sqlite_B/flush"],
-                c["journal_devB/flush"], c["sqlite_devB/flush"]);
+                where[w], c("journal_flushes/s"), c("sqlite_flushes/s"), c("journal_flushes/s") / c("sqlite_flushes/s"),
+                c("speedup_median"), c("journal_B/flush"), c("sqlite_B/flush"), c("journal_B/flush") / c("sqlite_B/flush"),
+                c("journal_devB/flush"), c("sqlite_devB/flush"));
   }
   benchmark::Shutdown();
   return 0;

@@ -8,11 +8,12 @@
 
 #include <offseq.hpp>
 
+#include "ratio.hpp"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -127,18 +128,6 @@ void BM_baseline_mutex_unordered_map_admit(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_mutex_unordered_map_admit);
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns, allocs;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) {
-      ns[r.benchmark_name()] = r.GetAdjustedCPUTime();  // CPU: the host is shared
-      const auto it = r.counters.find("allocs/op");
-      if (it != r.counters.end()) allocs[r.benchmark_name()] = it->second.value;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,20 +142,18 @@ int main(int argc, char** argv) {
   }
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
-  ratio_reporter rep;
+  offseq_bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  auto get = [](const std::map<std::string, double>& m, const char* name) {
-    auto it = m.find(std::string(name) + "_median");
-    if (it == m.end()) it = m.find(name);
-    return it == m.end() ? -1.0 : it->second;
+  auto run = [&](const std::string& name) {  // the median if there were repetitions
+    return rep.time(name + "_median") > 0 ? name + "_median" : name;
   };
-  const char* a = "BM_sequence_table_admit";
-  const char* b = "BM_baseline_mutex_unordered_map_admit";
-  const double t = get(rep.ns, a), tb = get(rep.ns, b);
+  const std::string a = run("BM_sequence_table_admit");
+  const std::string b = run("BM_baseline_mutex_unordered_map_admit");
+  const double t = rep.time(a), tb = rep.time(b);
   if (t > 0 && tb > 0)
     std::printf("sequence_table: admit %.1f ns CPU (median), %.3f allocs/op (baseline mutex+unordered_map+deque %.1f ns, "
                 "%.3f allocs/op): %.2fx faster (goal 3x)\n",
-                t, get(rep.allocs, a), tb, get(rep.allocs, b), tb / t);
+                t, rep.counter(a, "allocs/op"), tb, rep.counter(b, "allocs/op"), tb / t);
   benchmark::Shutdown();
   return 0;
 }

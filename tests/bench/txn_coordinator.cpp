@@ -7,9 +7,9 @@
 #include <offseq.hpp>
 #include <host.hpp>
 
+#include "ratio.hpp"
+
 #include <cstdio>
-#include <map>
-#include <string>
 #include <vector>
 
 namespace {
@@ -59,28 +59,17 @@ void BM_baseline_copy_4_records(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_copy_4_records);
 
-// Keeps each run's time per iteration to print the ratio after the console output.
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) ns[r.benchmark_name()] = r.GetAdjustedCPUTime();  // CPU: the host is shared
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  ratio_reporter rep;
+  offseq_bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  const auto t = rep.ns.find("BM_full_transaction");
-  const auto b = rep.ns.find("BM_baseline_copy_4_records");
-  if (t != rep.ns.end() && b != rep.ns.end() && t->second > 0 && b->second > 0)
+  const double t = rep.time("BM_full_transaction"), b = rep.time("BM_baseline_copy_4_records");
+  if (t > 0 && b > 0)
     std::printf("txn_coordinator: full transaction %.0f ns CPU = %.2f M txn/s; %.1fx the baseline of copying its 4 log "
                 "records (%.0f ns CPU); sizeof(coordinator<16,4,2,32>) = %zu, slot = %zu, record = %zu bytes\n",
-                t->second, 1e3 / t->second, t->second / b->second, b->second, sizeof(coord), coord::slot_size,
-                sizeof(record));
+                t, 1e3 / t, t / b, b, sizeof(coord), coord::slot_size, sizeof(record));
   benchmark::Shutdown();
   return 0;
 }

@@ -8,10 +8,10 @@
 
 #include <offseq.hpp>
 
+#include "ratio.hpp"
+
 #include <cstdio>
 #include <deque>
-#include <map>
-#include <string>
 #include <vector>
 
 namespace {
@@ -162,24 +162,13 @@ void BM_baseline_map_read_queries(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_map_read_queries);
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) ns[r.benchmark_name()] = r.GetAdjustedCPUTime();  // CPU: the host is shared
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  ratio_reporter rep;
+  offseq_bench::ratio_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  auto get = [&](const char* name) {
-    const auto it = rep.ns.find(name);
-    return it == rep.ns.end() ? 0.0 : it->second;
-  };
+  auto get = [&](const char* name) { return rep.time(name); };
   const double t = get("BM_txn_index_transaction"), tb = get("BM_baseline_map_transaction");
   const double q = get("BM_txn_index_read_queries"), qb = get("BM_baseline_map_read_queries");
   if (t > 0 && tb > 0 && q > 0 && qb > 0)
