@@ -2551,6 +2551,18 @@ inline std::uint32_t crc32c(const void* data, std::size_t n, std::uint32_t crc =
 }
 static_assert(crc32c("123456789", 9) == 0xE3069283u, "offseq: CRC-32C check value");
 
+namespace detail {
+// A non-owning reference to a callable: function pointer + context. The journal's big bodies
+// (scan, open, compact) take one instead of a template parameter, so they exist once per
+// journal type rather than once per caller's lambda (flash on MCUs). No heap, no copy.
+template <class R, class... A>
+struct fn_ref {
+  R (*fn)(void*, A...) noexcept;
+  void* ctx;
+  R operator()(A... a) const noexcept { return fn(ctx, a...); }
+};
+}  // namespace detail
+
 /// Record types used by offseq's own engines (users take 0x00..0x0F and 0x40..0xEF).
 enum class record_type : std::uint8_t {
   tracker = 0x10,      ///< commit_tracker positions + completion windows (tracker_log)
@@ -2593,7 +2605,7 @@ class journal {
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) return s;
     mode_ = mode::open;
-    return compact([](journal&) noexcept { return status::ok; });
+    return compact_with(writer_ref{nullptr, nullptr});
   }
 
   /// Mounts: picks the newest complete area, replays its records into `visit`
@@ -2602,40 +2614,12 @@ class journal {
   /// formatted: call format()); io_error; invalid_argument (bad geometry).
   template <class Visitor>
   status open(Visitor&& visit) noexcept {
-    mode_ = mode::closed;
-    const status g = check_geometry();
-    if (g != status::ok) return g;
-    scan_result r[2];
-    auto ignore = [](std::uint8_t, const std::uint8_t*, std::size_t) noexcept { return status::ok; };
-    for (std::size_t a = 0; a < 2; ++a) r[a] = scan(a, ignore);
-    for (std::size_t a = 0; a < 2; ++a)
-      if (r[a].st == status::io_error) return status::io_error;
-    // Choose: the newest header; if it is not sealed, it is a cut compaction unless the older
-    // area says it was superseded by it (then it was complete once: damaged).
-    std::size_t hi = 2;
-    for (std::size_t a = 0; a < 2; ++a)
-      if (r[a].header && (hi == 2 || r[a].gen > r[hi].gen)) hi = a;
-    if (hi == 2) return status::not_found;
-    const std::size_t lo = 1 - hi;
-    std::size_t pick = hi;
-    if (!r[hi].sealed) {
-      if (r[lo].header && r[lo].superseded == r[hi].gen) {
-        pick = hi;  // damaged before its seal: visit what is intact, report corrupt
-      } else if (r[lo].header && r[lo].sealed && r[lo].superseded == 0) {
-        pick = lo;  // compaction into hi was cut: the old area is the state
-      } else {
-        return r[lo].superseded != 0 || r[hi].superseded != 0 ? status::corrupt : status::not_found;
-      }
-    } else if (r[hi].superseded != 0) {
-      return status::corrupt;  // a newer sealed area existed and is gone
+    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
+      auto* f = &visit;  // a function: refer to a pointer object instead
+      return open_with(visitor_of(f));
+    } else {
+      return open_with(visitor_of(visit));
     }
-    scan_result v = scan(pick, visit);
-    if (v.st == status::io_error) return status::io_error;
-    gen_ = r[pick].gen;
-    cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
-    if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
-    mode_ = v.st == status::ok ? mode::open : mode::damaged;
-    return v.st == status::ok ? status::ok : status::corrupt;
   }
 
   /// Visits the active area's user/engine records in order: visit(type, payload, n), which
@@ -2644,9 +2628,12 @@ class journal {
   /// ok at the end or at a torn tail; corrupt at damage (the records before were visited).
   template <class Visitor>
   status replay(Visitor&& visit) noexcept {
-    if (mode_ == mode::closed) return status::invalid_state;
-    const scan_result v = scan(cur_.area, visit);
-    return v.st;
+    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
+      auto* f = &visit;
+      return replay_with(visitor_of(f));
+    } else {
+      return replay_with(visitor_of(visit));
+    }
   }
 
   /// Appends one record (not yet durable: call sync()). type 0x00..0xEF, n <= MaxPayload.
@@ -2693,42 +2680,8 @@ class journal {
   /// Also the way out of `corrupt` after open().
   template <class Writer>
   status compact(Writer&& writer) noexcept {
-    if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
-    const cursor old = cur_;
-    const mode old_mode = mode_;
-    const std::size_t target = 1 - cur_.area;
-    status s = erase_area(target);
-    if (s == status::ok) {
-      cur_ = cursor{target, 0, npos, old.seq};
-      s = start_area(gen_ + 1);
-    }
-    if (s == status::ok) {
-      mode_ = mode::compacting;
-      s = writer(*this);
-      mode_ = old_mode;
-    }
-    bool seal_tried = false;
-    if (s == status::ok) {
-      seal_tried = true;
-      s = put_gen(internal::seal, gen_ + 1);
-    }
-    if (s == status::ok) s = st_->sync();
-    if (s != status::ok) {
-      cur_ = old;  // the target has no seal: open() ignores it
-      // A seal whose write or sync failed may still have landed: unseal the target by erasing
-      // its header block, or the old area would be shadowed by it after a restart.
-      if (seal_tried && st_->erase(base(target), st_->erase_block()) != status::ok) mode_ = mode::unsafe;
-      return s;
-    }
-    ++gen_;
-    const cursor fresh = cur_;
-    // Mark the old area superseded (best effort: a failure here only loses the detection of
-    // a later-damaged newest header; the next sync makes it durable).
-    cur_ = old;
-    (void)put_gen(internal::superseded, gen_);
-    cur_ = fresh;
-    mode_ = mode::open;
-    return status::ok;
+    auto w = [&writer](journal& j) noexcept -> status { return writer(j); };
+    return compact_with(writer_ref{[](void* c, journal& j) noexcept { return (*static_cast<decltype(w)*>(c))(j); }, &w});
   }
 
   /// Bytes a record with an n-byte payload occupies (with padding to the program unit).
@@ -2778,6 +2731,99 @@ class journal {
     std::uint64_t seq;
     std::size_t end;     // offset past the padded record (intact)
   };
+
+  using visitor_ref = detail::fn_ref<status, std::uint8_t, const std::uint8_t*, std::size_t>;
+  using writer_ref = detail::fn_ref<status, journal&>;
+  template <class Visitor>
+  static status visit_thunk(void* c, std::uint8_t type, const std::uint8_t* p, std::size_t n) noexcept {
+    return call(*static_cast<Visitor*>(c), type, p, n);
+  }
+  // One thunk per visitor type, shared by open() and replay().
+  template <class Visitor>
+  static visitor_ref visitor_of(Visitor& v) noexcept {
+    return visitor_ref{&visit_thunk<Visitor>, const_cast<void*>(static_cast<const void*>(&v))};
+  }
+
+  status open_with(visitor_ref visit) noexcept {
+    mode_ = mode::closed;
+    const status g = check_geometry();
+    if (g != status::ok) return g;
+    scan_result r[2];
+    for (std::size_t a = 0; a < 2; ++a) r[a] = scan(a, visitor_ref{nullptr, nullptr});
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].st == status::io_error) return status::io_error;
+    // Choose: the newest header; if it is not sealed, it is a cut compaction unless the older
+    // area says it was superseded by it (then it was complete once: damaged).
+    std::size_t hi = 2;
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].header && (hi == 2 || r[a].gen > r[hi].gen)) hi = a;
+    if (hi == 2) return status::not_found;
+    const std::size_t lo = 1 - hi;
+    std::size_t pick = hi;
+    if (!r[hi].sealed) {
+      if (r[lo].header && r[lo].superseded == r[hi].gen) {
+        pick = hi;  // damaged before its seal: visit what is intact, report corrupt
+      } else if (r[lo].header && r[lo].sealed && r[lo].superseded == 0) {
+        pick = lo;  // compaction into hi was cut: the old area is the state
+      } else {
+        return r[lo].superseded != 0 || r[hi].superseded != 0 ? status::corrupt : status::not_found;
+      }
+    } else if (r[hi].superseded != 0) {
+      return status::corrupt;  // a newer sealed area existed and is gone
+    }
+    scan_result v = scan(pick, visit);
+    if (v.st == status::io_error) return status::io_error;
+    gen_ = r[pick].gen;
+    cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
+    if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
+    mode_ = v.st == status::ok ? mode::open : mode::damaged;
+    return v.st == status::ok ? status::ok : status::corrupt;
+  }
+
+  status replay_with(visitor_ref visit) noexcept {
+    if (mode_ == mode::closed) return status::invalid_state;
+    return scan(cur_.area, visit).st;
+  }
+
+  // writer.fn null: an empty snapshot (format()).
+  status compact_with(writer_ref writer) noexcept {
+    if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
+    const cursor old = cur_;
+    const mode old_mode = mode_;
+    const std::size_t target = 1 - cur_.area;
+    status s = erase_area(target);
+    if (s == status::ok) {
+      cur_ = cursor{target, 0, npos, old.seq};
+      s = start_area(gen_ + 1);
+    }
+    if (s == status::ok) {
+      mode_ = mode::compacting;
+      s = writer.fn != nullptr ? writer(*this) : status::ok;
+      mode_ = old_mode;
+    }
+    bool seal_tried = false;
+    if (s == status::ok) {
+      seal_tried = true;
+      s = put_gen(internal::seal, gen_ + 1);
+    }
+    if (s == status::ok) s = st_->sync();
+    if (s != status::ok) {
+      cur_ = old;  // the target has no seal: open() ignores it
+      // A seal whose write or sync failed may still have landed: unseal the target by erasing
+      // its header block, or the old area would be shadowed by it after a restart.
+      if (seal_tried && st_->erase(base(target), st_->erase_block()) != status::ok) mode_ = mode::unsafe;
+      return s;
+    }
+    ++gen_;
+    const cursor fresh = cur_;
+    // Mark the old area superseded (best effort: a failure here only loses the detection of
+    // a later-damaged newest header; the next sync makes it durable).
+    cur_ = old;
+    (void)put_gen(internal::superseded, gen_);
+    cur_ = fresh;
+    mode_ = mode::open;
+    return status::ok;
+  }
 
   std::size_t align(std::size_t n) const noexcept { return (n + unit_ - 1) / unit_ * unit_; }
   // Kept free in every area for the records the journal itself must be able to write there:
@@ -2980,8 +3026,8 @@ class journal {
   // where appends resume. st: ok (clean end or torn tail), corrupt, io_error, or a
   // visitor's status. Sequence numbers rise by one per record; a failed write consumes one
   // too, so a skip record may jump ahead.
-  template <class Visitor>
-  scan_result scan(std::size_t area, Visitor& visit) noexcept {
+  // visit.fn null: records are checked, not visited (open() choosing an area).
+  scan_result scan(std::size_t area, visitor_ref visit) noexcept {
     scan_result res;
     rec_info r;
     status s = read_record(area, 0, r);
@@ -3030,7 +3076,7 @@ class journal {
         } else if (r.type == internal::superseded) {
           if (r.n == 8) res.superseded = detail::get_u64(p);
         } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
-          s = call(visit, r.type, p, r.n);
+          s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
           if (s != status::ok) return res.st = s, res;
         } else {
           return res.st = status::corrupt, res;  // unknown internal type: from a newer version
