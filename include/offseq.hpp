@@ -3028,10 +3028,13 @@ class journal {
   // too, so a skip record may jump ahead.
   // visit.fn null: records are checked, not visited (open() choosing an area).
   scan_result scan(std::size_t area, visitor_ref visit) noexcept {
-    scan_result res;
+    scan_result res;  // every exit returns this one object (NRVO): no copy per return
     rec_info r;
     status s = read_record(area, 0, r);
-    if (s != status::ok) return res.st = s, res;
+    if (s != status::ok) {
+      res.st = s;
+      return res;
+    }
     if (r.kind != rec_kind::intact || r.type != internal::area_header || r.n != 16 ||
         detail::get_u32(buf_ + header_bytes + 8) != area_bytes_ || detail::get_u16(buf_ + header_bytes + 12) != unit_)
       return res;  // no valid header: not an area
@@ -3041,15 +3044,24 @@ class journal {
     std::size_t off = r.end;
     for (;;) {
       s = read_record(area, off, r);
-      if (s != status::ok) return res.st = s, res;
+      if (s != status::ok) {
+        res.st = s;
+        return res;
+      }
       if (r.kind == rec_kind::intact) {
         if (r.type == internal::skip) {
-          if (r.n != 4 || r.seq < seq) return res.st = status::corrupt, res;
+          if (r.n != 4 || r.seq < seq) {
+            res.st = status::corrupt;
+            return res;
+          }
           seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
           off = r.end;
           continue;
         }
-        if (r.seq != seq) return res.st = status::corrupt, res;  // stale or misplaced record
+        if (r.seq != seq) {  // stale or misplaced record
+          res.st = status::corrupt;
+          return res;
+        }
         bool v = false, clobbered = false;
         std::size_t next = 0;
         std::uint64_t next_seq = 0;
@@ -3057,7 +3069,10 @@ class journal {
           // Only user records can be voided: a failed internal write fails its compaction.
           s = voided(area, off, r.end, seq, v, next, next_seq, clobbered);
           if (s == status::corrupt) s = status::ok;  // lost bytes behind: the main loop reports them
-          if (s != status::ok) return res.st = s, res;
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
         }
         if (v) {
           off = next;
@@ -3066,20 +3081,33 @@ class journal {
         }
         if (clobbered) {
           s = read_record(area, off, r);
-          if (s != status::ok) return res.st = s, res;
-          if (r.kind != rec_kind::intact) return res.st = status::io_error, res;  // medium changed under us
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
+          if (r.kind != rec_kind::intact) {  // medium changed under us
+            res.st = status::io_error;
+            return res;
+          }
         }
         const std::uint8_t* p = buf_ + header_bytes;
         if (r.type == internal::seal) {
-          if (r.n != 8 || detail::get_u64(p) != res.gen) return res.st = status::corrupt, res;
+          if (r.n != 8 || detail::get_u64(p) != res.gen) {
+            res.st = status::corrupt;
+            return res;
+          }
           res.sealed = true;
         } else if (r.type == internal::superseded) {
           if (r.n == 8) res.superseded = detail::get_u64(p);
         } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
           s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
-          if (s != status::ok) return res.st = s, res;
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
         } else {
-          return res.st = status::corrupt, res;  // unknown internal type: from a newer version
+          res.st = status::corrupt;  // unknown internal type: from a newer version
+          return res;
         }
         off = r.end;
         ++seq;
@@ -3088,7 +3116,10 @@ class journal {
       // Not an intact record at `off`: a clean end, a torn tail, or damage.
       std::size_t last;
       s = last_programmed(area, off, last);
-      if (s != status::ok) return res.st = s, res;
+      if (s != status::ok) {
+        res.st = s;
+        return res;
+      }
       if (last == npos) {  // erased from here on: clean end
         res.resume = off;
         res.next_seq = seq;
@@ -3102,7 +3133,10 @@ class journal {
       rec_info q{rec_kind::bad, 0, 0, false, 0, 0};
       for (std::size_t o = off + unit_; o <= last; o += unit_) {
         s = read_record(area, o, q);
-        if (s != status::ok) return res.st = s, res;
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
         if (q.kind == rec_kind::intact) {
           found = true;
           break;
@@ -3115,7 +3149,8 @@ class journal {
           seq = q.seq + 1;
           continue;
         }
-        return res.st = status::corrupt, res;
+        res.st = status::corrupt;
+        return res;
       }
       // Torn tail: resume past everything that may have been programmed.
       std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
