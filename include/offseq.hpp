@@ -2641,12 +2641,9 @@ class journal {
   /// with damage, compact() first; io_error: the write failed and counts as torn (the
   /// record is ignored by replay even if it reached the medium).
   status append(std::uint8_t type, const void* payload, std::size_t n) noexcept {
-    if (type >= static_cast<std::uint8_t>(record_type::first_internal) || n > MaxPayload ||
-        (n != 0 && payload == nullptr))
-      return status::invalid_argument;
-    if (mode_ == mode::closed) return status::invalid_state;
-    if (mode_ == mode::damaged) return status::corrupt;
-    if (mode_ == mode::unsafe) return status::io_error;
+    if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
+    const status s = writable(type);
+    if (s != status::ok) return s;
     return put(type, static_cast<const std::uint8_t*>(payload), n, false);
   }
 
@@ -2654,10 +2651,8 @@ class journal {
   /// writes at most cap (= MaxPayload) bytes and returns how many. Saves a staging buffer.
   template <class Encoder>
   status append_with(std::uint8_t type, Encoder&& enc) noexcept {
-    if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
-    if (mode_ == mode::closed) return status::invalid_state;
-    if (mode_ == mode::damaged) return status::corrupt;
-    if (mode_ == mode::unsafe) return status::io_error;
+    const status s = writable(type);
+    if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
     return put(type, buf_ + header_bytes, n, false);
@@ -2830,6 +2825,14 @@ class journal {
   // a skip, the seal, the superseded mark.
   std::size_t reserve() const noexcept { return 3 * align(header_bytes + 8 + crc_bytes); }
   std::size_t base(std::size_t area) const noexcept { return area * area_bytes_; }
+  // May a user record of this type be appended now? (append and append_with)
+  status writable(std::uint8_t type) const noexcept {
+    if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
+    if (mode_ == mode::closed) return status::invalid_state;
+    if (mode_ == mode::damaged) return status::corrupt;
+    if (mode_ == mode::unsafe) return status::io_error;
+    return status::ok;
+  }
   status put_gen(std::uint8_t type, std::uint64_t g) noexcept {
     std::uint8_t p[8];
     detail::put_u64(p, g);
@@ -2909,16 +2912,24 @@ class journal {
     detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
     for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
     const status s = st_->write(base(cur_.area) + cur_.pos, b, size);
-    if (s != status::ok) {
-      // Torn as far as we know: never program these units again, mark them on the next append.
-      if (cur_.gap == npos) cur_.gap = cur_.pos;
-      cur_.pos += size;
-      ++cur_.seq;  // consumed: a skip record may follow a record that did land
-      return status::io_error;
-    }
+    // A failed write is torn as far as we know: never program these units again, mark them on
+    // the next append. Its sequence number is consumed: a skip may follow a record that landed.
+    if (s != status::ok && cur_.gap == npos) cur_.gap = cur_.pos;
     cur_.pos += size;
     ++cur_.seq;
-    return status::ok;
+    return s == status::ok ? status::ok : status::io_error;
+  }
+
+  // A header's bytes all 0xFF: nothing was programmed there.
+  static bool erased(const std::uint8_t* h) noexcept {
+    for (std::size_t i = 0; i < header_bytes; ++i)
+      if (h[i] != 0xFF) return false;
+    return true;
+  }
+  // Magic, version and a length that matches its complement (not yet checked against limits).
+  static bool well_formed(const std::uint8_t* h) noexcept {
+    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version &&
+           static_cast<std::uint16_t>(~detail::get_u16(h + 4)) == detail::get_u16(h + 6);
   }
 
   // Reads the record at `off` of `area` into buf_ (payload at buf_ + header_bytes).
@@ -2930,16 +2941,12 @@ class journal {
     }
     status s = st_->read(base(area) + off, buf_, header_bytes);
     if (s != status::ok) return s;
-    bool blank = true;
-    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && buf_[i] == 0xFF;
-    if (blank) {
+    if (erased(buf_)) {
       r.kind = rec_kind::blank;
       return status::ok;
     }
     const std::size_t n = detail::get_u16(buf_ + 4);
-    if (buf_[0] != 0x6F || buf_[1] != 0x6A || buf_[2] != version ||
-        static_cast<std::uint16_t>(~n) != detail::get_u16(buf_ + 6) || n > MaxPayload ||
-        off + header_bytes + n + crc_bytes > area_bytes_)
+    if (!well_formed(buf_) || n > MaxPayload || off + header_bytes + n + crc_bytes > area_bytes_)
       return status::ok;  // bad, length unknown
     r.length_ok = true;
     r.n = n;
@@ -2992,12 +2999,8 @@ class journal {
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
     if (s != status::ok) return s;
-    bool blank = true;
-    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && pk[i] == 0xFF;
-    if (blank) return status::ok;
-    if (pk[0] == 0x6F && pk[1] == 0x6A && pk[2] == version && pk[3] != internal::skip &&
-        static_cast<std::uint16_t>(~detail::get_u16(pk + 4)) == detail::get_u16(pk + 6))
-      return status::ok;  // a well-formed header of a non-skip record: the common case
+    if (erased(pk)) return status::ok;
+    if (well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
     clobbered = true;
     std::size_t last;
     s = last_programmed(area, end, last);
