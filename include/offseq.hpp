@@ -3825,8 +3825,15 @@ class txn_index_log {
   }
 
   // Streams x's encoding into sink(const std::uint8_t*, std::size_t), a field at a time.
+  // One body behind a function ref: its three callers (compare, remember, append) share it.
+  using sink_ref = detail::fn_ref<void, const std::uint8_t*, std::size_t>;
   template <class Sink>
   static void encode(const Index& x, Sink&& sink) noexcept {
+    using S = std::remove_reference_t<Sink>;
+    encode_to(x, sink_ref{[](void* c, const std::uint8_t* p, std::size_t n) noexcept { (*static_cast<S*>(c))(p, n); },
+                          &sink});
+  }
+  static void encode_to(const Index& x, sink_ref sink) noexcept {
     std::uint8_t b[10];
     auto v = [&](std::uint64_t val) noexcept { sink(b, detail::put_varint(b, val)); };
     v(static_cast<std::uint64_t>(x.log_start()));
