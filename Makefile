@@ -201,6 +201,26 @@ target-test: target-compile-fail target-clang $(TARGET_ELFS)
 	  $(call QEMU_RUN,$(c),$(BUILD)/target/$(c)/selftest.elf) || { echo "target-test: $(c) FAILED"; exit 1; }; \
 	  $(call QEMU_RUN,$(c),$(BUILD)/target/$(c)/firmware.elf) || { echo "target-test: $(c) firmware FAILED"; exit 1; };) \
 	echo "target-test: $(TARGET_CPUS) passed"
+# ---------------------------------------------------------------- kafka (issue 7)
+# platform/librdkafka.hpp against librdkafka's in-process mock cluster (no broker to install).
+# Built only by these targets, so `make test` needs no Kafka: the example's file is
+# examples/kafka_bridge/kafka_bridge.cpp (not main.cpp), which keeps it out of `make examples`.
+.PHONY: deps-kafka kafka-test kafka-demo
+KAFKA_LIBS      := -lrdkafka
+KAFKA_TEST_SRCS := $(sort $(wildcard tests/kafka/*.cpp))
+EXAMPLE_LIBS_kafka_bridge := $(KAFKA_LIBS)
+deps-kafka:
+	@$(DEPS) librdkafka-dev doctest-dev
+$(BUILD)/kafka/%.o: tests/kafka/%.cpp $(wildcard tests/kafka/*.hpp) $(HEADERS) | deps-kafka
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) $(WARN) $(OPT) $(INC) -c $< -o $@
+$(BUILD)/kafka/kafka_tests: $(patsubst tests/kafka/%.cpp,$(BUILD)/kafka/%.o,$(KAFKA_TEST_SRCS))
+	$(CXX) $(OPT) $^ -o $@ -pthread $(KAFKA_LIBS)
+kafka-test: $(BUILD)/kafka/kafka_tests
+	$(BUILD)/kafka/kafka_tests
+$(BUILD)/examples/kafka_bridge: | deps-kafka
+kafka-demo: $(BUILD)/examples/kafka_bridge
+	$(BUILD)/examples/kafka_bridge $(KAFKA_DEMO_ARGS)
 
 # ---------------------------------------------------------------- README usage example (issue 2)
 # The README's usage example is examples/quickstart/main.cpp, verbatim: `make test` compares the
