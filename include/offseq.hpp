@@ -2551,6 +2551,18 @@ inline std::uint32_t crc32c(const void* data, std::size_t n, std::uint32_t crc =
 }
 static_assert(crc32c("123456789", 9) == 0xE3069283u, "offseq: CRC-32C check value");
 
+namespace detail {
+// A non-owning reference to a callable: function pointer + context. The journal's big bodies
+// (scan, open, compact) take one instead of a template parameter, so they exist once per
+// journal type rather than once per caller's lambda (flash on MCUs). No heap, no copy.
+template <class R, class... A>
+struct fn_ref {
+  R (*fn)(void*, A...) noexcept;
+  void* ctx;
+  R operator()(A... a) const noexcept { return fn(ctx, a...); }
+};
+}  // namespace detail
+
 /// Record types used by offseq's own engines (users take 0x00..0x0F and 0x40..0xEF).
 enum class record_type : std::uint8_t {
   tracker = 0x10,      ///< commit_tracker positions + completion windows (tracker_log)
@@ -2593,7 +2605,7 @@ class journal {
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) return s;
     mode_ = mode::open;
-    return compact([](journal&) noexcept { return status::ok; });
+    return compact_with(writer_ref{nullptr, nullptr});
   }
 
   /// Mounts: picks the newest complete area, replays its records into `visit`
@@ -2602,40 +2614,12 @@ class journal {
   /// formatted: call format()); io_error; invalid_argument (bad geometry).
   template <class Visitor>
   status open(Visitor&& visit) noexcept {
-    mode_ = mode::closed;
-    const status g = check_geometry();
-    if (g != status::ok) return g;
-    scan_result r[2];
-    auto ignore = [](std::uint8_t, const std::uint8_t*, std::size_t) noexcept { return status::ok; };
-    for (std::size_t a = 0; a < 2; ++a) r[a] = scan(a, ignore);
-    for (std::size_t a = 0; a < 2; ++a)
-      if (r[a].st == status::io_error) return status::io_error;
-    // Choose: the newest header; if it is not sealed, it is a cut compaction unless the older
-    // area says it was superseded by it (then it was complete once: damaged).
-    std::size_t hi = 2;
-    for (std::size_t a = 0; a < 2; ++a)
-      if (r[a].header && (hi == 2 || r[a].gen > r[hi].gen)) hi = a;
-    if (hi == 2) return status::not_found;
-    const std::size_t lo = 1 - hi;
-    std::size_t pick = hi;
-    if (!r[hi].sealed) {
-      if (r[lo].header && r[lo].superseded == r[hi].gen) {
-        pick = hi;  // damaged before its seal: visit what is intact, report corrupt
-      } else if (r[lo].header && r[lo].sealed && r[lo].superseded == 0) {
-        pick = lo;  // compaction into hi was cut: the old area is the state
-      } else {
-        return r[lo].superseded != 0 || r[hi].superseded != 0 ? status::corrupt : status::not_found;
-      }
-    } else if (r[hi].superseded != 0) {
-      return status::corrupt;  // a newer sealed area existed and is gone
+    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
+      auto* f = &visit;  // a function: refer to a pointer object instead
+      return open_with(visitor_of(f));
+    } else {
+      return open_with(visitor_of(visit));
     }
-    scan_result v = scan(pick, visit);
-    if (v.st == status::io_error) return status::io_error;
-    gen_ = r[pick].gen;
-    cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
-    if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
-    mode_ = v.st == status::ok ? mode::open : mode::damaged;
-    return v.st == status::ok ? status::ok : status::corrupt;
   }
 
   /// Visits the active area's user/engine records in order: visit(type, payload, n), which
@@ -2644,9 +2628,12 @@ class journal {
   /// ok at the end or at a torn tail; corrupt at damage (the records before were visited).
   template <class Visitor>
   status replay(Visitor&& visit) noexcept {
-    if (mode_ == mode::closed) return status::invalid_state;
-    const scan_result v = scan(cur_.area, visit);
-    return v.st;
+    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
+      auto* f = &visit;
+      return replay_with(visitor_of(f));
+    } else {
+      return replay_with(visitor_of(visit));
+    }
   }
 
   /// Appends one record (not yet durable: call sync()). type 0x00..0xEF, n <= MaxPayload.
@@ -2654,12 +2641,9 @@ class journal {
   /// with damage, compact() first; io_error: the write failed and counts as torn (the
   /// record is ignored by replay even if it reached the medium).
   status append(std::uint8_t type, const void* payload, std::size_t n) noexcept {
-    if (type >= static_cast<std::uint8_t>(record_type::first_internal) || n > MaxPayload ||
-        (n != 0 && payload == nullptr))
-      return status::invalid_argument;
-    if (mode_ == mode::closed) return status::invalid_state;
-    if (mode_ == mode::damaged) return status::corrupt;
-    if (mode_ == mode::unsafe) return status::io_error;
+    if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
+    const status s = writable(type);
+    if (s != status::ok) return s;
     return put(type, static_cast<const std::uint8_t*>(payload), n, false);
   }
 
@@ -2667,10 +2651,8 @@ class journal {
   /// writes at most cap (= MaxPayload) bytes and returns how many. Saves a staging buffer.
   template <class Encoder>
   status append_with(std::uint8_t type, Encoder&& enc) noexcept {
-    if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
-    if (mode_ == mode::closed) return status::invalid_state;
-    if (mode_ == mode::damaged) return status::corrupt;
-    if (mode_ == mode::unsafe) return status::io_error;
+    const status s = writable(type);
+    if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
     return put(type, buf_ + header_bytes, n, false);
@@ -2693,42 +2675,8 @@ class journal {
   /// Also the way out of `corrupt` after open().
   template <class Writer>
   status compact(Writer&& writer) noexcept {
-    if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
-    const cursor old = cur_;
-    const mode old_mode = mode_;
-    const std::size_t target = 1 - cur_.area;
-    status s = erase_area(target);
-    if (s == status::ok) {
-      cur_ = cursor{target, 0, npos, old.seq};
-      s = start_area(gen_ + 1);
-    }
-    if (s == status::ok) {
-      mode_ = mode::compacting;
-      s = writer(*this);
-      mode_ = old_mode;
-    }
-    bool seal_tried = false;
-    if (s == status::ok) {
-      seal_tried = true;
-      s = put_gen(internal::seal, gen_ + 1);
-    }
-    if (s == status::ok) s = st_->sync();
-    if (s != status::ok) {
-      cur_ = old;  // the target has no seal: open() ignores it
-      // A seal whose write or sync failed may still have landed: unseal the target by erasing
-      // its header block, or the old area would be shadowed by it after a restart.
-      if (seal_tried && st_->erase(base(target), st_->erase_block()) != status::ok) mode_ = mode::unsafe;
-      return s;
-    }
-    ++gen_;
-    const cursor fresh = cur_;
-    // Mark the old area superseded (best effort: a failure here only loses the detection of
-    // a later-damaged newest header; the next sync makes it durable).
-    cur_ = old;
-    (void)put_gen(internal::superseded, gen_);
-    cur_ = fresh;
-    mode_ = mode::open;
-    return status::ok;
+    auto w = [&writer](journal& j) noexcept -> status { return writer(j); };
+    return compact_with(writer_ref{[](void* c, journal& j) noexcept { return (*static_cast<decltype(w)*>(c))(j); }, &w});
   }
 
   /// Bytes a record with an n-byte payload occupies (with padding to the program unit).
@@ -2779,11 +2727,112 @@ class journal {
     std::size_t end;     // offset past the padded record (intact)
   };
 
+  using visitor_ref = detail::fn_ref<status, std::uint8_t, const std::uint8_t*, std::size_t>;
+  using writer_ref = detail::fn_ref<status, journal&>;
+  template <class Visitor>
+  static status visit_thunk(void* c, std::uint8_t type, const std::uint8_t* p, std::size_t n) noexcept {
+    return call(*static_cast<Visitor*>(c), type, p, n);
+  }
+  // One thunk per visitor type, shared by open() and replay().
+  template <class Visitor>
+  static visitor_ref visitor_of(Visitor& v) noexcept {
+    return visitor_ref{&visit_thunk<Visitor>, const_cast<void*>(static_cast<const void*>(&v))};
+  }
+
+  status open_with(visitor_ref visit) noexcept {
+    mode_ = mode::closed;
+    const status g = check_geometry();
+    if (g != status::ok) return g;
+    scan_result r[2];
+    for (std::size_t a = 0; a < 2; ++a) r[a] = scan(a, visitor_ref{nullptr, nullptr});
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].st == status::io_error) return status::io_error;
+    // Choose: the newest header; if it is not sealed, it is a cut compaction unless the older
+    // area says it was superseded by it (then it was complete once: damaged).
+    std::size_t hi = 2;
+    for (std::size_t a = 0; a < 2; ++a)
+      if (r[a].header && (hi == 2 || r[a].gen > r[hi].gen)) hi = a;
+    if (hi == 2) return status::not_found;
+    const std::size_t lo = 1 - hi;
+    std::size_t pick = hi;
+    if (!r[hi].sealed) {
+      if (r[lo].header && r[lo].superseded == r[hi].gen) {
+        pick = hi;  // damaged before its seal: visit what is intact, report corrupt
+      } else if (r[lo].header && r[lo].sealed && r[lo].superseded == 0) {
+        pick = lo;  // compaction into hi was cut: the old area is the state
+      } else {
+        return r[lo].superseded != 0 || r[hi].superseded != 0 ? status::corrupt : status::not_found;
+      }
+    } else if (r[hi].superseded != 0) {
+      return status::corrupt;  // a newer sealed area existed and is gone
+    }
+    scan_result v = scan(pick, visit);
+    if (v.st == status::io_error) return status::io_error;
+    gen_ = r[pick].gen;
+    cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
+    if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
+    mode_ = v.st == status::ok ? mode::open : mode::damaged;
+    return v.st == status::ok ? status::ok : status::corrupt;
+  }
+
+  status replay_with(visitor_ref visit) noexcept {
+    if (mode_ == mode::closed) return status::invalid_state;
+    return scan(cur_.area, visit).st;
+  }
+
+  // writer.fn null: an empty snapshot (format()).
+  status compact_with(writer_ref writer) noexcept {
+    if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
+    const cursor old = cur_;
+    const mode old_mode = mode_;
+    const std::size_t target = 1 - cur_.area;
+    status s = erase_area(target);
+    if (s == status::ok) {
+      cur_ = cursor{target, 0, npos, old.seq};
+      s = start_area(gen_ + 1);
+    }
+    if (s == status::ok) {
+      mode_ = mode::compacting;
+      s = writer.fn != nullptr ? writer(*this) : status::ok;
+      mode_ = old_mode;
+    }
+    bool seal_tried = false;
+    if (s == status::ok) {
+      seal_tried = true;
+      s = put_gen(internal::seal, gen_ + 1);
+    }
+    if (s == status::ok) s = st_->sync();
+    if (s != status::ok) {
+      cur_ = old;  // the target has no seal: open() ignores it
+      // A seal whose write or sync failed may still have landed: unseal the target by erasing
+      // its header block, or the old area would be shadowed by it after a restart.
+      if (seal_tried && st_->erase(base(target), st_->erase_block()) != status::ok) mode_ = mode::unsafe;
+      return s;
+    }
+    ++gen_;
+    const cursor fresh = cur_;
+    // Mark the old area superseded (best effort: a failure here only loses the detection of
+    // a later-damaged newest header; the next sync makes it durable).
+    cur_ = old;
+    (void)put_gen(internal::superseded, gen_);
+    cur_ = fresh;
+    mode_ = mode::open;
+    return status::ok;
+  }
+
   std::size_t align(std::size_t n) const noexcept { return (n + unit_ - 1) / unit_ * unit_; }
   // Kept free in every area for the records the journal itself must be able to write there:
   // a skip, the seal, the superseded mark.
   std::size_t reserve() const noexcept { return 3 * align(header_bytes + 8 + crc_bytes); }
   std::size_t base(std::size_t area) const noexcept { return area * area_bytes_; }
+  // May a user record of this type be appended now? (append and append_with)
+  status writable(std::uint8_t type) const noexcept {
+    if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
+    if (mode_ == mode::closed) return status::invalid_state;
+    if (mode_ == mode::damaged) return status::corrupt;
+    if (mode_ == mode::unsafe) return status::io_error;
+    return status::ok;
+  }
   status put_gen(std::uint8_t type, std::uint64_t g) noexcept {
     std::uint8_t p[8];
     detail::put_u64(p, g);
@@ -2863,16 +2912,24 @@ class journal {
     detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
     for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
     const status s = st_->write(base(cur_.area) + cur_.pos, b, size);
-    if (s != status::ok) {
-      // Torn as far as we know: never program these units again, mark them on the next append.
-      if (cur_.gap == npos) cur_.gap = cur_.pos;
-      cur_.pos += size;
-      ++cur_.seq;  // consumed: a skip record may follow a record that did land
-      return status::io_error;
-    }
+    // A failed write is torn as far as we know: never program these units again, mark them on
+    // the next append. Its sequence number is consumed: a skip may follow a record that landed.
+    if (s != status::ok && cur_.gap == npos) cur_.gap = cur_.pos;
     cur_.pos += size;
     ++cur_.seq;
-    return status::ok;
+    return s == status::ok ? status::ok : status::io_error;
+  }
+
+  // A header's bytes all 0xFF: nothing was programmed there.
+  static bool erased(const std::uint8_t* h) noexcept {
+    for (std::size_t i = 0; i < header_bytes; ++i)
+      if (h[i] != 0xFF) return false;
+    return true;
+  }
+  // Magic, version and a length that matches its complement (not yet checked against limits).
+  static bool well_formed(const std::uint8_t* h) noexcept {
+    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version &&
+           static_cast<std::uint16_t>(~detail::get_u16(h + 4)) == detail::get_u16(h + 6);
   }
 
   // Reads the record at `off` of `area` into buf_ (payload at buf_ + header_bytes).
@@ -2884,16 +2941,12 @@ class journal {
     }
     status s = st_->read(base(area) + off, buf_, header_bytes);
     if (s != status::ok) return s;
-    bool blank = true;
-    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && buf_[i] == 0xFF;
-    if (blank) {
+    if (erased(buf_)) {
       r.kind = rec_kind::blank;
       return status::ok;
     }
     const std::size_t n = detail::get_u16(buf_ + 4);
-    if (buf_[0] != 0x6F || buf_[1] != 0x6A || buf_[2] != version ||
-        static_cast<std::uint16_t>(~n) != detail::get_u16(buf_ + 6) || n > MaxPayload ||
-        off + header_bytes + n + crc_bytes > area_bytes_)
+    if (!well_formed(buf_) || n > MaxPayload || off + header_bytes + n + crc_bytes > area_bytes_)
       return status::ok;  // bad, length unknown
     r.length_ok = true;
     r.n = n;
@@ -2946,12 +2999,8 @@ class journal {
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
     if (s != status::ok) return s;
-    bool blank = true;
-    for (std::size_t i = 0; i < header_bytes; ++i) blank = blank && pk[i] == 0xFF;
-    if (blank) return status::ok;
-    if (pk[0] == 0x6F && pk[1] == 0x6A && pk[2] == version && pk[3] != internal::skip &&
-        static_cast<std::uint16_t>(~detail::get_u16(pk + 4)) == detail::get_u16(pk + 6))
-      return status::ok;  // a well-formed header of a non-skip record: the common case
+    if (erased(pk)) return status::ok;
+    if (well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
     clobbered = true;
     std::size_t last;
     s = last_programmed(area, end, last);
@@ -2980,12 +3029,15 @@ class journal {
   // where appends resume. st: ok (clean end or torn tail), corrupt, io_error, or a
   // visitor's status. Sequence numbers rise by one per record; a failed write consumes one
   // too, so a skip record may jump ahead.
-  template <class Visitor>
-  scan_result scan(std::size_t area, Visitor& visit) noexcept {
-    scan_result res;
+  // visit.fn null: records are checked, not visited (open() choosing an area).
+  scan_result scan(std::size_t area, visitor_ref visit) noexcept {
+    scan_result res;  // every exit returns this one object (NRVO): no copy per return
     rec_info r;
     status s = read_record(area, 0, r);
-    if (s != status::ok) return res.st = s, res;
+    if (s != status::ok) {
+      res.st = s;
+      return res;
+    }
     if (r.kind != rec_kind::intact || r.type != internal::area_header || r.n != 16 ||
         detail::get_u32(buf_ + header_bytes + 8) != area_bytes_ || detail::get_u16(buf_ + header_bytes + 12) != unit_)
       return res;  // no valid header: not an area
@@ -2995,15 +3047,24 @@ class journal {
     std::size_t off = r.end;
     for (;;) {
       s = read_record(area, off, r);
-      if (s != status::ok) return res.st = s, res;
+      if (s != status::ok) {
+        res.st = s;
+        return res;
+      }
       if (r.kind == rec_kind::intact) {
         if (r.type == internal::skip) {
-          if (r.n != 4 || r.seq < seq) return res.st = status::corrupt, res;
+          if (r.n != 4 || r.seq < seq) {
+            res.st = status::corrupt;
+            return res;
+          }
           seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
           off = r.end;
           continue;
         }
-        if (r.seq != seq) return res.st = status::corrupt, res;  // stale or misplaced record
+        if (r.seq != seq) {  // stale or misplaced record
+          res.st = status::corrupt;
+          return res;
+        }
         bool v = false, clobbered = false;
         std::size_t next = 0;
         std::uint64_t next_seq = 0;
@@ -3011,7 +3072,10 @@ class journal {
           // Only user records can be voided: a failed internal write fails its compaction.
           s = voided(area, off, r.end, seq, v, next, next_seq, clobbered);
           if (s == status::corrupt) s = status::ok;  // lost bytes behind: the main loop reports them
-          if (s != status::ok) return res.st = s, res;
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
         }
         if (v) {
           off = next;
@@ -3020,20 +3084,33 @@ class journal {
         }
         if (clobbered) {
           s = read_record(area, off, r);
-          if (s != status::ok) return res.st = s, res;
-          if (r.kind != rec_kind::intact) return res.st = status::io_error, res;  // medium changed under us
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
+          if (r.kind != rec_kind::intact) {  // medium changed under us
+            res.st = status::io_error;
+            return res;
+          }
         }
         const std::uint8_t* p = buf_ + header_bytes;
         if (r.type == internal::seal) {
-          if (r.n != 8 || detail::get_u64(p) != res.gen) return res.st = status::corrupt, res;
+          if (r.n != 8 || detail::get_u64(p) != res.gen) {
+            res.st = status::corrupt;
+            return res;
+          }
           res.sealed = true;
         } else if (r.type == internal::superseded) {
           if (r.n == 8) res.superseded = detail::get_u64(p);
         } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
-          s = call(visit, r.type, p, r.n);
-          if (s != status::ok) return res.st = s, res;
+          s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
+          if (s != status::ok) {
+            res.st = s;
+            return res;
+          }
         } else {
-          return res.st = status::corrupt, res;  // unknown internal type: from a newer version
+          res.st = status::corrupt;  // unknown internal type: from a newer version
+          return res;
         }
         off = r.end;
         ++seq;
@@ -3042,7 +3119,10 @@ class journal {
       // Not an intact record at `off`: a clean end, a torn tail, or damage.
       std::size_t last;
       s = last_programmed(area, off, last);
-      if (s != status::ok) return res.st = s, res;
+      if (s != status::ok) {
+        res.st = s;
+        return res;
+      }
       if (last == npos) {  // erased from here on: clean end
         res.resume = off;
         res.next_seq = seq;
@@ -3056,7 +3136,10 @@ class journal {
       rec_info q{rec_kind::bad, 0, 0, false, 0, 0};
       for (std::size_t o = off + unit_; o <= last; o += unit_) {
         s = read_record(area, o, q);
-        if (s != status::ok) return res.st = s, res;
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
         if (q.kind == rec_kind::intact) {
           found = true;
           break;
@@ -3069,7 +3152,8 @@ class journal {
           seq = q.seq + 1;
           continue;
         }
-        return res.st = status::corrupt, res;
+        res.st = status::corrupt;
+        return res;
       }
       // Torn tail: resume past everything that may have been programmed.
       std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
@@ -3741,8 +3825,15 @@ class txn_index_log {
   }
 
   // Streams x's encoding into sink(const std::uint8_t*, std::size_t), a field at a time.
+  // One body behind a function ref: its three callers (compare, remember, append) share it.
+  using sink_ref = detail::fn_ref<void, const std::uint8_t*, std::size_t>;
   template <class Sink>
   static void encode(const Index& x, Sink&& sink) noexcept {
+    using S = std::remove_reference_t<Sink>;
+    encode_to(x, sink_ref{[](void* c, const std::uint8_t* p, std::size_t n) noexcept { (*static_cast<S*>(c))(p, n); },
+                          &sink});
+  }
+  static void encode_to(const Index& x, sink_ref sink) noexcept {
     std::uint8_t b[10];
     auto v = [&](std::uint64_t val) noexcept { sink(b, detail::put_varint(b, val)); };
     v(static_cast<std::uint64_t>(x.log_start()));
