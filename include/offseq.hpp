@@ -1735,7 +1735,11 @@ class txn_coordinator {
   static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
 
   static void set_id(log_record& r, txn_id id) noexcept {
-    for (std::size_t k = 0; k < MaxIdLength; ++k) r.id[k] = k < id.size ? id.data[k] : '\0';
+    // Two loops, not one with `k < id.size ? ...`: GCC -O3 unrolls that one and reports the
+    // guarded reads past a short literal id as -Warray-bounds.
+    std::size_t k = 0;
+    for (; k < id.size; ++k) r.id[k] = id.data[k];
+    for (; k < MaxIdLength; ++k) r.id[k] = '\0';
     r.id_length = static_cast<std::uint8_t>(id.size);
   }
 
@@ -3437,7 +3441,10 @@ class producer_log {
   static status apply(Table& t, std::uint8_t rec_type, const std::uint8_t* p, std::size_t n) noexcept {
     if (rec_type != type) return status::ok;
     if (!walk(p, n, nullptr)) return status::corrupt;
-    return walk(p, n, &t) ? status::ok : status::table_full;
+    // Removals first: an entry may need the slot a removal later in the same record frees
+    // (a record lists producers in the order they were noted; each at most once).
+    (void)walk(p, n, &t, pass::removals);
+    return walk(p, n, &t, pass::entries) ? status::ok : status::table_full;
   }
 
   /// Boot: j.open() replaying into t. Same statuses as journal::open (or apply's table_full).
@@ -3539,7 +3546,8 @@ class producer_log {
 
   // Decodes every entry; applies them to t unless t is null (then only checks, including
   // what restore_producer would refuse). false: malformed (t null) or table_full (t given).
-  static bool walk(const std::uint8_t* p, std::size_t n, Table* t) noexcept {
+  enum class pass : std::uint8_t { removals, entries };
+  static bool walk(const std::uint8_t* p, std::size_t n, Table* t, pass only = pass::entries) noexcept {
     constexpr std::uint64_t max_i64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     constexpr std::uint64_t max_i32 = static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max());
     std::size_t at = 0;
@@ -3548,7 +3556,7 @@ class producer_log {
       std::uint64_t id = 0;
       if (!detail::get_varint(p, n, &at, &id) || id > max_i64 || kind > 1) return false;
       if (kind == 1) {
-        if (t != nullptr) (void)t->erase(static_cast<std::int64_t>(id));  // not_found: already gone
+        if (t != nullptr && only == pass::removals) (void)t->erase(static_cast<std::int64_t>(id));  // not_found: gone
         continue;
       }
       producer_snapshot s{};
@@ -3568,7 +3576,8 @@ class producer_log {
         s.batches[k] = {static_cast<std::int32_t>(f), static_cast<std::int32_t>(l), static_cast<std::int64_t>(o)};
         if (k > 0 && s.batches[k].first_seq != sequence_add(s.batches[k - 1].last_seq, 1)) return false;
       }
-      if (t != nullptr && t->restore_producer(s) != status::ok) return false;  // checked above: table_full
+      if (t != nullptr && only == pass::entries && t->restore_producer(s) != status::ok)
+        return false;  // checked above: table_full
     }
     return true;
   }

@@ -925,6 +925,35 @@ TEST_CASE("producer_log: an epoch raised by a marker survives a restart and stil
   CHECK(ps.epoch == 0);
 }
 
+TEST_CASE("producer_log: a removal after an addition in one record makes room on replay") {
+  // Noted order X, Z, Y on a full table: the record is [X, Z, remove Y]; replay must free Y's
+  // slot before it adds X and Z, or a full table refuses them (found in review).
+  using small = offseq::sequence_table<3, 3>;
+  using slog = offseq::producer_log<small>;
+  sim_flash f(8192, 1024, 8);
+  mjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  small t;
+  slog pl;
+  REQUIRE(pl.admit(t, offseq::batch_header{1, 0, 0, 0}, 10, 1).code == status::ok);  // Y
+  REQUIRE(pl.admit(t, offseq::batch_header{2, 0, 0, 0}, 20, 1).code == status::ok);  // A
+  REQUIRE(pl.flush(j, t) == status::ok);
+  REQUIRE(pl.admit(t, offseq::batch_header{3, 0, 0, 0}, 30, 2).code == status::ok);  // X
+  REQUIRE(pl.erase(t, 3) == status::ok);
+  REQUIRE(pl.admit(t, offseq::batch_header{4, 0, 0, 0}, 40, 2).code == status::ok);  // Z
+  REQUIRE(pl.erase(t, 1) == status::ok);
+  REQUIRE(pl.admit(t, offseq::batch_header{3, 0, 0, 0}, 31, 3).code == status::ok);  // X again
+  REQUIRE(pl.flush(j, t) == status::ok);
+  small t2;
+  mjournal j2(f);
+  REQUIRE(slog::load(j2, t2) == status::ok);
+  CHECK(t2.size() == 3);
+  small::producer_snapshot ps{};
+  CHECK(t2.find(1, ps) == status::not_found);
+  for (std::int64_t id : {2, 3, 4}) CHECK(t2.find(id, ps) == status::ok);
+  CHECK(t2.check(offseq::batch_header{4, 0, 0, 0}).code == status::duplicate);  // Z's retry
+}
+
 TEST_CASE("producer_log: changes beyond one record, or beyond the list, flush by compaction") {
   sim_flash f(16384, 1024, 8);
   using tiny_journal = offseq::journal<sim_flash, plog::max_entry_bytes, 16>;  // one producer per record
