@@ -280,6 +280,10 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 //   generations   1 .. 2^31-1, then wraps to 1 (the holder of a generation 2^31-1 assigns old
 //                 would alias: documented, unreachable in practice)
 //   B (bits/slot) 16                     8
+//   counter v     16 bits                8 bits: a commit that stalls between its head read and
+//                 its CAS while exactly 2^16 (2^8) assign/revoke calls land on the partition and
+//                 the position comes back to the same value could pass the fence (ABA). With
+//                 32-bit words, don't rebalance one partition 256 times inside one commit call.
 // Input beyond these limits is invalid_argument, never an overflow.
 // ============================================================================================
 template <std::size_t Partitions, std::size_t Window = 64, class Sync = atomic_sync>

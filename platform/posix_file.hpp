@@ -2,8 +2,8 @@
 // Not freestanding: uses open/pread/pwrite/fdatasync.
 //
 // Geometry: program unit 1 (a file takes any byte), erase block configurable (default 4096, the
-// page size: erase = write 0xFF over it). A new or short file is created at its full size,
-// filled with 0xFF (erased), so a blank file opens as not_found, as blank flash does.
+// page size: erase = write 0xFF over it). A new (empty) file is filled to its full size
+// with 0xFF (erased), so a blank file opens as not_found, as blank flash does.
 // sync() is fdatasync (fsync where fdatasync is missing, F_FULLFSYNC on macOS, where fsync
 // does not flush the drive's cache): it returns once every write before it is on the medium.
 // Power-cut semantics as the concept asks: a cut write leaves a prefix of its bytes (page
