@@ -3203,7 +3203,7 @@ constexpr std::size_t varint_bytes(std::uint64_t v) noexcept {
 /// a power cut. Not the generation: ownership is runtime state, a restart re-assigns.
 /// Contexts: flush/write_snapshot from one thread (the tracker may be in use meanwhile:
 /// snapshot() is safe); load (apply) at boot, before the tracker is used.
-/// sizeof = Partitions * (8 + window_bytes) + Partitions (last persisted snapshots).
+/// sizeof = Partitions * (8 + window_bytes) + Partitions + 16 (last persisted snapshots).
 template <class Tracker>
 class tracker_log {
  public:
@@ -3242,9 +3242,13 @@ class tracker_log {
   status write_snapshot(Journal& j, const Tracker& t) noexcept {
     check_journal<Journal>();
     for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+    snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
     return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
       std::size_t n = 0;
-      for (std::size_t p = 0; p < partitions; ++p) n += encode(dst + n, p, t.snapshot(p));
+      for (std::size_t p = 0; p < partitions; ++p) {
+        last_[p] = t.snapshot(p);  // not yet known_: durable only once the compaction seals
+        n += encode(dst + n, p, last_[p]);
+      }
       return n;
     });
   }
@@ -3257,10 +3261,14 @@ class tracker_log {
   template <class Journal, class Writer>
   status flush(Journal& j, const Tracker& t, Writer&& writer) noexcept {
     check_journal<Journal>();
+    adopt_snapshot(j);
     status s = append_changes(j, t);
     if (s == status::table_full) {
       s = j.compact(writer);
-      if (s == status::ok) s = append_changes(j, t);
+      if (s == status::ok) {
+        adopt_snapshot(j);  // the flush then writes only what moved since the snapshot
+        s = append_changes(j, t);
+      }
     }
     if (s == status::not_found) return status::ok;  // nothing changed
     if (s == status::ok) s = j.sync();
@@ -3323,6 +3331,15 @@ class tracker_log {
     return true;
   }
 
+  // A compaction that sealed the generation write_snapshot wrote into made its snapshot
+  // durable: it is what the next flush compares against (else every partition goes again).
+  template <class Journal>
+  void adopt_snapshot(const Journal& j) noexcept {
+    if (snap_gen_ != 0 && snap_gen_ == j.generation())
+      for (std::size_t p = 0; p < partitions; ++p) known_[p] = 1;
+    snap_gen_ = 0;
+  }
+
   // not_found: nothing changed, nothing written.
   template <class Journal>
   status append_changes(Journal& j, const Tracker& t) noexcept {
@@ -3364,6 +3381,7 @@ class tracker_log {
   window_snapshot last_[partitions]{};
   std::uint8_t known_[partitions]{};
   std::size_t last_n_ = 0;
+  std::uint64_t snap_gen_ = 0;
 };
 
 /// Durable sequence_table state (record_type::producer). A record's payload is a list of

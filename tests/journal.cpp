@@ -1210,6 +1210,44 @@ TEST_CASE("posix_file: the journal over a file survives close and reopen; a trun
   std::remove(path.c_str());
 }
 
+TEST_CASE("tracker_log: the flush that compacts writes the snapshot once, not again after it") {
+  sim_flash f(2048, 256, 1);
+  tracker t;
+  tlog log;
+  tjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  const auto g = t.assign(2);
+  const std::uint64_t gen0 = j.generation();
+  std::int64_t next = 0;
+  while (j.generation() == gen0) {  // flush until one flush had to compact
+    REQUIRE(t.commit(2, ++next, g) == status::ok);
+    REQUIRE(log.flush(j, t) == status::ok);
+    REQUIRE(next < 1000);
+  }
+  // The compaction's snapshot already holds position `next`: nothing may follow it.
+  tracker t2;
+  tjournal j2(f);
+  std::size_t records = 0;
+  REQUIRE(j2.open([&](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept {
+    ++records;
+    return tlog::apply(t2, rt, p, n);
+  }) == status::ok);
+  CHECK(records == 1);
+  CHECK(t2.committed(2) == next);
+  // And the next change is a delta against that snapshot: one partition, not four.
+  REQUIRE(t.commit(2, next + 1, g) == status::ok);
+  REQUIRE(log.flush(j, t) == status::ok);
+  tracker t3;
+  tjournal j3(f);
+  std::size_t last_bytes = 0;
+  REQUIRE(j3.open([&](std::uint8_t rt, const std::uint8_t* p, std::size_t n) noexcept {
+    last_bytes = n;
+    return tlog::apply(t3, rt, p, n);
+  }) == status::ok);
+  CHECK(t3.committed(2) == next + 1);
+  CHECK(last_bytes <= 8);  // partition, position, k = 0: a few varint bytes
+}
+
 TEST_CASE("tracker_log: a malformed record is corrupt and changes nothing") {
   tracker t;
   const auto g = t.assign(1);
