@@ -246,7 +246,7 @@ BENCH_LIBS_journal := -lsqlite3
 
 deps-fuzz:
 	@$(DEPS) clang libclang-rt-14-dev
-$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(HEADERS) | deps-fuzz
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(wildcard tests/fuzz/*.hpp) $(HEADERS) | deps-fuzz
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) $(INC) $< -o $@
 fuzz: $(FUZZ_TARGETS)

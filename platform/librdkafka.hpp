@@ -135,6 +135,31 @@ inline bool set(rd_kafka_conf_t* conf, const std::string& k, const std::string& 
 /// Properties shared by both bindings: bootstrap.servers plus any librdkafka property.
 using properties = std::vector<std::pair<std::string, std::string>>;
 
+namespace detail {
+// One client: the binding's properties, then the user's extras (later wins), the binding as
+// opaque, install(conf) for its callbacks. nullptr (reason in *err) if librdkafka refuses.
+template <class Install>
+rd_kafka_t* make_client(rd_kafka_type_t type, properties props, const properties& extra, void* opaque,
+                        Install&& install, std::string* err) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  props.insert(props.end(), extra.begin(), extra.end());
+  for (const auto& kv : props)
+    if (!set(conf, kv.first, kv.second, err)) {
+      rd_kafka_conf_destroy(conf);
+      return nullptr;
+    }
+  rd_kafka_conf_set_opaque(conf, opaque);
+  install(conf);
+  char buf[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, buf, sizeof buf);  // takes conf on success
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    if (err) *err = buf;
+  }
+  return rk;
+}
+}  // namespace detail
+
 // ============================================================================================
 // Consumer
 //
@@ -211,29 +236,17 @@ class consumer {
   /// auto.offset.reset=earliest (a partition without a commit starts at its beginning).
   status start(std::string* error = nullptr) {
     if (rk_) return status::invalid_state;
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    properties props = {{"bootstrap.servers", cfg_.brokers},
-                        {"group.id", cfg_.group},
-                        {"enable.auto.commit", "false"},
-                        {"enable.auto.offset.store", "false"},
-                        {"auto.offset.reset", "earliest"},
-                        {"session.timeout.ms", std::to_string(cfg_.session_timeout_ms)},
-                        {"heartbeat.interval.ms", std::to_string(cfg_.session_timeout_ms / 4 > 0 ? cfg_.session_timeout_ms / 4 : 1)}};
-    props.insert(props.end(), cfg_.extra.begin(), cfg_.extra.end());
-    for (const auto& kv : props)
-      if (!detail::set(conf, kv.first, kv.second, error)) {
-        rd_kafka_conf_destroy(conf);
-        return status::invalid_argument;
-      }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_rebalance_cb(conf, &consumer::rebalance_trampoline);
-    char buf[512];
-    rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, buf, sizeof buf);  // takes conf on success
-    if (!rk_) {
-      rd_kafka_conf_destroy(conf);
-      if (error) *error = buf;
-      return status::invalid_argument;
-    }
+    const properties props = {{"bootstrap.servers", cfg_.brokers},
+                              {"group.id", cfg_.group},
+                              {"enable.auto.commit", "false"},
+                              {"enable.auto.offset.store", "false"},
+                              {"auto.offset.reset", "earliest"},
+                              {"session.timeout.ms", std::to_string(cfg_.session_timeout_ms)},
+                              {"heartbeat.interval.ms", std::to_string(cfg_.session_timeout_ms / 4 > 0 ? cfg_.session_timeout_ms / 4 : 1)}};
+    rk_ = detail::make_client(
+        RD_KAFKA_CONSUMER, props, cfg_.extra, this,
+        [](rd_kafka_conf_t* c) { rd_kafka_conf_set_rebalance_cb(c, &consumer::rebalance_trampoline); }, error);
+    if (!rk_) return status::invalid_argument;
     rd_kafka_poll_set_consumer(rk_);
     detail::list_ptr topics = detail::make_list(static_cast<int>(cfg_.topics.size()));
     for (const auto& tp : cfg_.topics) rd_kafka_topic_partition_list_add(topics.get(), tp.c_str(), RD_KAFKA_PARTITION_UA);
@@ -699,26 +712,14 @@ class gateway {
   /// Kafka never duplicate either).
   status start(std::string* error = nullptr) {
     if (rk_) return status::invalid_state;
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    properties props = {{"bootstrap.servers", cfg_.brokers},
-                        {"enable.idempotence", "true"},
-                        {"message.timeout.ms", std::to_string(cfg_.message_timeout_ms)},
-                        {"linger.ms", "2"}};
-    props.insert(props.end(), cfg_.extra.begin(), cfg_.extra.end());
-    for (const auto& kv : props)
-      if (!detail::set(conf, kv.first, kv.second, error)) {
-        rd_kafka_conf_destroy(conf);
-        return status::invalid_argument;
-      }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_dr_msg_cb(conf, &gateway::delivery_trampoline);
-    char buf[512];
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof buf);
-    if (!rk_) {
-      rd_kafka_conf_destroy(conf);
-      if (error) *error = buf;
-      return status::invalid_argument;
-    }
+    const properties props = {{"bootstrap.servers", cfg_.brokers},
+                              {"enable.idempotence", "true"},
+                              {"message.timeout.ms", std::to_string(cfg_.message_timeout_ms)},
+                              {"linger.ms", "2"}};
+    rk_ = detail::make_client(
+        RD_KAFKA_PRODUCER, props, cfg_.extra, this,
+        [](rd_kafka_conf_t* c) { rd_kafka_conf_set_dr_msg_cb(c, &gateway::delivery_trampoline); }, error);
+    if (!rk_) return status::invalid_argument;
     return status::ok;
   }
 
@@ -879,28 +880,18 @@ class gateway {
   // Reads partition p from scan_from to the high watermark with a group-less consumer and
   // admits each forwarded batch at its offset.
   status recover_partition(std::int32_t p, std::uint64_t now_ms) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    std::string err;
     // A group-less read needs a group.id for consumer_poll; nothing is ever committed to it.
-    properties props = {{"bootstrap.servers", cfg_.brokers},
-                        {"group.id", "offseq-gateway-recover"},
-                        {"enable.auto.commit", "false"},
-                        {"enable.partition.eof", "true"}};
+    const properties props = {{"bootstrap.servers", cfg_.brokers},
+                              {"group.id", "offseq-gateway-recover"},
+                              {"enable.auto.commit", "false"},
+                              {"enable.partition.eof", "true"}};
+    properties extra;  // only the user's connection and test settings apply to this reader
     for (const auto& kv : cfg_.extra)
       if (kv.first == "log_level" || kv.first.rfind("test.", 0) == 0 || kv.first.rfind("security.", 0) == 0 || kv.first.rfind("sasl.", 0) == 0 ||
           kv.first.rfind("ssl.", 0) == 0)
-        props.push_back(kv);
-    for (const auto& kv : props)
-      if (!detail::set(conf, kv.first, kv.second, &err)) {
-        rd_kafka_conf_destroy(conf);
-        return status::invalid_argument;
-      }
-    char buf[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, buf, sizeof buf);
-    if (!rk) {
-      rd_kafka_conf_destroy(conf);
-      return status::invalid_argument;
-    }
+        extra.push_back(kv);
+    rd_kafka_t* rk = detail::make_client(RD_KAFKA_CONSUMER, props, extra, nullptr, [](rd_kafka_conf_t*) {}, nullptr);
+    if (!rk) return status::invalid_argument;
     struct closer {
       rd_kafka_t* rk;
       ~closer() { rd_kafka_destroy(rk); }

@@ -14,14 +14,7 @@
 #include <cstdlib>
 #include <vector>
 
-// A violated property aborts with its line: libFuzzer saves the input as a crash artifact.
-#define check(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "fuzz property failed, line %d: %s\n", __LINE__, #cond); \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
+#include "fuzz_check.hpp"
 
 using offseq::status;
 using offseq::sim::sim_flash;
