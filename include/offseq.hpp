@@ -3027,16 +3027,26 @@ class journal {
     s = last_programmed(area, end, last);
     if (s != status::ok || last == npos) return s;
     rec_info q;
-    for (std::size_t o = end; o <= last; o += unit_) {
-      s = read_record(area, o, q);
+    bool found = false;
+    s = first_intact(area, end, last, q, found);
+    if (s == status::ok && found && is_skip_for(q, off, seq)) {
+      v = true;
+      next = q.end;
+      next_seq = q.seq + 1;
+    }
+    return s;
+  }
+
+  // The first intact record at a program-unit offset in [from, last] (read into q and buf_).
+  status first_intact(std::size_t area, std::size_t from, std::size_t last, rec_info& q, bool& found) noexcept {
+    found = false;
+    for (std::size_t o = from; o <= last; o += unit_) {
+      const status s = read_record(area, o, q);
       if (s != status::ok) return s;
-      if (q.kind != rec_kind::intact) continue;
-      if (is_skip_for(q, off, seq)) {
-        v = true;
-        next = q.end;
-        next_seq = q.seq + 1;
+      if (q.kind == rec_kind::intact) {
+        found = true;
+        break;
       }
-      return status::ok;
     }
     return status::ok;
   }
@@ -3154,17 +3164,11 @@ class journal {
       const bool was_blank = r.kind == rec_kind::blank;
       // Look for an intact record behind the bad region (at program-unit offsets).
       bool found = false;
-      rec_info q{rec_kind::bad, 0, 0, false, 0, 0};
-      for (std::size_t o = off + unit_; o <= last; o += unit_) {
-        s = read_record(area, o, q);
-        if (s != status::ok) {
-          res.st = s;
-          return res;
-        }
-        if (q.kind == rec_kind::intact) {
-          found = true;
-          break;
-        }
+      rec_info q;
+      s = first_intact(area, off + unit_, last, q, found);
+      if (s != status::ok) {
+        res.st = s;
+        return res;
       }
       if (found) {
         // Acknowledged torn region (a skip naming this offset): continue behind it.
