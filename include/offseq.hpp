@@ -2483,12 +2483,13 @@ inline constexpr crc32c_table_t<8> crc32c_table{};
 inline constexpr crc32c_table_t<4> crc32c_nibbles{};
 
 // Little-endian fixed-width encode/decode: the stored form never depends on the host.
+// (Shifts by a constant 8: a 64-bit shift by a variable amount is a libgcc call on a Cortex-M0+.)
 constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
-  for (std::size_t i = 0; i < bytes; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (std::size_t i = 0; i < bytes; ++i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
 }
 constexpr std::uint64_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  for (std::size_t i = bytes; i-- > 0;) v = v << 8 | p[i];
   return v;
 }
 constexpr void put_u16(std::uint8_t* p, std::uint16_t v) noexcept { put_le(p, v, 2); }
