@@ -2623,7 +2623,7 @@ class journal {
     cur_ = cursor{1, 0, npos, 0};
     gen_ = 0;
     s = start_area(0);
-    if (s == status::ok) s = put_gen(internal::seal, 0);
+    if (s == status::ok) s = put_gen(internal::seal, 0, cur_);
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) return s;
     mode_ = mode::open;
@@ -2666,7 +2666,7 @@ class journal {
     if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
     const status s = writable(type);
     if (s != status::ok) return s;
-    return put(type, static_cast<const std::uint8_t*>(payload), n, false);
+    return put(type, static_cast<const std::uint8_t*>(payload), n, false, cur_);
   }
 
   /// Like append(), the payload encoded in place: enc(std::uint8_t* dst, std::size_t cap)
@@ -2677,7 +2677,7 @@ class journal {
     if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
-    return put(type, buf_ + header_bytes, n, false);
+    return put(type, buf_ + header_bytes, n, false, cur_);
   }
 
   /// Payload of the last record appended, until the next call on this journal.
@@ -2805,7 +2805,7 @@ class journal {
   // writer.fn null: an empty snapshot (format()).
   status compact_with(writer_ref writer) noexcept {
     if (mode_ == mode::closed || mode_ == mode::compacting) return status::invalid_state;
-    const cursor old = cur_;
+    cursor old = cur_;
     const mode old_mode = mode_;
     const std::size_t target = 1 - cur_.area;
     status s = erase_area(target);
@@ -2821,7 +2821,7 @@ class journal {
     bool seal_tried = false;
     if (s == status::ok) {
       seal_tried = true;
-      s = put_gen(internal::seal, gen_ + 1);
+      s = put_gen(internal::seal, gen_ + 1, cur_);
     }
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) {
@@ -2832,12 +2832,9 @@ class journal {
       return s;
     }
     ++gen_;
-    const cursor fresh = cur_;
-    // Mark the old area superseded (best effort: a failure here only loses the detection of
-    // a later-damaged newest header; the next sync makes it durable).
-    cur_ = old;
-    (void)put_gen(internal::superseded, gen_);
-    cur_ = fresh;
+    // Mark the old area superseded, through its own cursor (best effort: a failure here only
+    // loses the detection of a later-damaged newest header; the next sync makes it durable).
+    (void)put_gen(internal::superseded, gen_, old);
     mode_ = mode::open;
     return status::ok;
   }
@@ -2855,10 +2852,10 @@ class journal {
     if (mode_ == mode::unsafe) return status::io_error;
     return status::ok;
   }
-  status put_gen(std::uint8_t type, std::uint64_t g) noexcept {
+  status put_gen(std::uint8_t type, std::uint64_t g, cursor& c) noexcept {
     std::uint8_t p[8];
     detail::put_u64(p, g);
-    return put(type, p, 8, true);
+    return put(type, p, 8, true, c);
   }
 
   status check_geometry() noexcept {
@@ -2890,39 +2887,39 @@ class journal {
     detail::put_u32(p + 8, static_cast<std::uint32_t>(area_bytes_));
     detail::put_u16(p + 12, static_cast<std::uint16_t>(unit_));
     detail::put_u16(p + 14, 0);
-    return put(internal::area_header, p, 16, true);
+    return put(internal::area_header, p, 16, true, cur_);
   }
 
-  // Appends one record at the cursor (a skip record first if a torn region is unmarked).
+  // Appends one record at cursor c (a skip record first if a torn region is unmarked).
   // Internal records (n <= 16) are built on the stack so buf_ keeps a user payload intact.
-  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec) noexcept {
+  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec, cursor& c) noexcept {
     const std::size_t size = record_bytes(n);
-    const std::size_t skip_size = cur_.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0;
+    const std::size_t skip_size = c.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0;
     const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
-    if (cur_.pos > limit || limit - cur_.pos < skip_size + size) return status::table_full;
-    if (cur_.gap != npos) {
+    if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
+    if (c.gap != npos) {
       std::uint8_t sk[4];
-      detail::put_u32(sk, static_cast<std::uint32_t>(cur_.gap));
-      const status s = put_small(internal::skip, sk, 4);
+      detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
+      const status s = put_small(internal::skip, sk, 4, c);
       if (s != status::ok) return s;
-      cur_.gap = npos;
+      c.gap = npos;
     }
-    if (internal_rec) return put_small(type, payload, n);
+    if (internal_rec) return put_small(type, payload, n, c);
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
-    return emit(buf_, type, n);
+    return emit(buf_, type, n, c);
   }
 
-  status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n) noexcept {
+  status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n, cursor& c) noexcept {
     std::uint8_t b[header_bytes + 16 + crc_bytes + MaxProgramUnit];
     OFFSEQ_ASSERT(n <= 16);
     for (std::size_t i = 0; i < n; ++i) b[header_bytes + i] = payload[i];
-    return emit(b, type, n);
+    return emit(b, type, n, c);
   }
 
   // One record, one Storage::write, so a cut tears at most this record. The payload is
   // already at b + header_bytes.
-  status emit(std::uint8_t* b, std::uint8_t type, std::size_t n) noexcept {
+  status emit(std::uint8_t* b, std::uint8_t type, std::size_t n, cursor& c) noexcept {
     const std::size_t size = record_bytes(n);
     b[0] = 0x6F;
     b[1] = 0x6A;
@@ -2930,15 +2927,15 @@ class journal {
     b[3] = type;
     detail::put_u16(b + 4, static_cast<std::uint16_t>(n));
     detail::put_u16(b + 6, static_cast<std::uint16_t>(~n));
-    detail::put_u64(b + 8, cur_.seq);
+    detail::put_u64(b + 8, c.seq);
     detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
     for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
-    const status s = st_->write(base(cur_.area) + cur_.pos, b, size);
+    const status s = st_->write(base(c.area) + c.pos, b, size);
     // A failed write is torn as far as we know: never program these units again, mark them on
     // the next append. Its sequence number is consumed: a skip may follow a record that landed.
-    if (s != status::ok && cur_.gap == npos) cur_.gap = cur_.pos;
-    cur_.pos += size;
-    ++cur_.seq;
+    if (s != status::ok && c.gap == npos) c.gap = c.pos;
+    c.pos += size;
+    ++c.seq;
     return s == status::ok ? status::ok : status::io_error;
   }
 
