@@ -223,7 +223,8 @@ struct sqlite_side {
 // The three sides in one loop, alternating in batches of 16 flushes, so that all see the same
 // disk (the machine is shared: a burst of someone else's I/O hits each, not one); the order
 // rotates every iteration, so no side always follows the same one. The floor replays, flush for
-// flush, the byte counts of the journal's latest batch (one untimed batch first). Reports each
+// flush, the byte counts of the journal's latest batch (one untimed batch first; so its total
+// may differ from the journal's by one batch's bytes, shown side by side). Reports each
 // side's flushes/s (real time), bytes per flush, and the medians of per-batch ratios.
 void BM_flush_journal_vs_sqlite(benchmark::State& state) {
   const int medium = static_cast<int>(state.range(0));
