@@ -189,6 +189,8 @@ void BM_c_baseline_mutex_map_two_threads(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+BENCHMARK_TEMPLATE(BM_c_tracker_two_threads, offseq::commit_tracker<1, 64, offseq::atomic_sync, 1>)->Name("XK1")->Threads(2)->UseRealTime()->Repetitions(5);
+BENCHMARK_TEMPLATE(BM_c_tracker_two_threads, offseq::commit_tracker<1, 64, offseq::atomic_sync, 2>)->Name("XK2")->Threads(2)->UseRealTime()->Repetitions(5);
 BENCHMARK(BM_c_baseline_mutex_map_two_threads)->Threads(2)->UseRealTime()->Repetitions(5);
 
 }  // namespace
