@@ -382,6 +382,8 @@ TEST_CASE("sizeof: a head line plus a line per stripe on hosts; Stripes = 1 pack
   CHECK(sizeof(offseq::commit_tracker<1, 64, offseq::atomic_sync, 2>) == 64 + 2 * 64);
   CHECK(sizeof(offseq::commit_tracker<1, 64, offseq::atomic_sync, 1>) == 64);
   CHECK(sizeof(offseq::commit_tracker<1, 128, offseq::atomic_sync, 1>) == 128);
+  CHECK(sizeof(offseq::commit_tracker<1, 64, offseq::atomic_sync32>) == 64 + 4 * 64);
+  CHECK(sizeof(offseq::commit_tracker<16, 64>) == 5120);  // README's Memory table
   CHECK(alignof(offseq::commit_tracker<1, 64>) == 64);
 }
 
