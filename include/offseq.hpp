@@ -283,11 +283,13 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 // storage is zero-initialized: it lives in .bss, with no initial image in flash.
 //
 // The committed position is the floor plus the run of completed offsets that starts at it.
-// complete() only sets its bit; the floor moves over the run when a completion would not fit
-// the window, on commit/complete_range and on drain. A completion is then one CAS on a line
-// its core usually owns already, and the head line stays read-shared: moving the floor on
-// every completion cost two cache-line transfers per offset when two cores take turns.
-// committed() and is_completed() compute the run (at most K*S loads).
+// complete() only sets its bit; the floor moves over the run when a completion lands
+// lag_limit = min(Window, 2*K*B) or more above it, on commit/complete_range and on drain. A
+// completion is then one CAS on a line its core usually owns already, and the head line stays
+// read-shared: moving the floor on every completion cost two cache-line transfers per offset
+// when two cores take turns. committed() and is_completed() compute the run: usually 3 loads
+// per stripe or fewer (a completion lag_limit above the floor absorbs the run), K*S at most
+// (the run can reach the window's end when the offsets under lag_limit finish last).
 //
 //                 W=64 (atomic_sync)     W=32 (atomic_sync32)
 //   positions     0 .. 2^48-1            0 .. 2^24-1
@@ -322,6 +324,9 @@ class commit_tracker {
   static constexpr std::size_t slots_per_stripe = ((Window + Stripes - 1) / Stripes + block_bits - 1) / block_bits + 1;
   static constexpr generation max_generation = 0x7fffffffu;
   static constexpr std::size_t window = Window;
+  /// A completion this far above the floor first moves the floor over the run, which keeps the
+  /// run that committed() computes short (two slots per stripe).
+  static constexpr std::size_t lag_limit = Window < 2 * Stripes * block_bits ? Window : 2 * Stripes * block_bits;
 
   constexpr commit_tracker() noexcept = default;
 
@@ -375,7 +380,7 @@ class commit_tracker {
     word h = s.head.load();
     if (!owns(s, g)) return status::fenced;
     const std::uint64_t o = static_cast<std::uint64_t>(offset);
-    if (o >= position_of(h) + Window) h = advance_from(s, h);  // the floor may lag the run
+    if (o >= position_of(h) + lag_limit) h = advance_from(s, h);  // keeps committed() short
     if (o < position_of(h)) return status::stale;
     if (o >= position_of(h) + Window) return status::window_full;
     // The bit is a fact ("processed"), so once the checks passed it is recorded even if an
