@@ -633,14 +633,20 @@ class commit_tracker {
     }
   }
 
-  // Moves the floor over the run of completed offsets at it and returns the head it left.
-  // Anyone may help: the bits are facts and the CAS keeps the change counter, so ownership is
-  // untouched. h: a value head held; a stale one only costs a failed CAS, which reloads it.
+  // Moves the floor over the run of completed offsets at it and returns the head it left (or
+  // found current). Anyone may help: the bits are facts and the CAS keeps the change counter,
+  // so ownership is untouched. h: a value head held; a stale one costs a failed CAS or a
+  // reload (its floor's slots may be reused already, so an empty run there proves nothing).
   static word advance_from(partition& s, word h) noexcept {
     for (;;) {
       const std::uint64_t floor = position_of(h);
       const std::uint64_t pos = contiguous_end(s, floor);
-      if (pos == floor) return h;
+      if (pos == floor) {
+        const word now = s.head.load();
+        if (position_of(now) == floor) return now;
+        h = now;
+        continue;
+      }
       const word next = with_position(h, pos);
       if (s.head.compare_exchange(h, next)) {
         mark_dirty(s);

@@ -537,7 +537,10 @@ void stress_one_partition(int workers, std::int64_t total) {
       for (std::size_t i = 0; i < held.size();) {
         const std::int64_t o = held[i];
         reported[static_cast<std::size_t>(o)].store(1, std::memory_order_release);
+        const std::int64_t before = t.committed(0);
         const status s = (rng() % 16 == 0) ? t.complete_range(0, o, o + 1, g) : t.complete(0, o, g);
+        // committed() only rises: an offset under committed-before + Window always fits.
+        if (s == status::window_full && o < before + static_cast<std::int64_t>(Tracker::window)) violations.fetch_add(1);
         if (s == status::ok || s == status::stale) {
           held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
         } else if (s == status::window_full) {
