@@ -12,7 +12,7 @@
 //   1. Configuration        OFFSEQ_CACHE_LINE, OFFSEQ_ASSERT, optional offseq_config.h
 //   2. Status               status, to_string
 //   3. Sync policies        atomic_sync, atomic_sync32, critical_section_sync<Guard, Word>
-//   4. Commit tracker       commit_tracker<Partitions, Window, Sync>
+//   4. Commit tracker       commit_tracker<Partitions, Window, Sync, Stripes>
 //   5. Sequence table       batch_header, verdict, sequence_table<Producers, History, Strict>
 //   6. Transactions         txn_state, is_valid_transition, txn_coordinator, txn_index
 //   7. Journal              crc32c, Storage concept, journal<Storage>; tracker_log, producer_log,
@@ -220,8 +220,11 @@ namespace detail {
 // Pads T to a cache line when OFFSEQ_CACHE_LINE is set.
 #if OFFSEQ_CACHE_LINE > 0
 inline constexpr std::size_t cache_align = OFFSEQ_CACHE_LINE;
+// commit_tracker's default completion stripes (one cache line each): see its class comment.
+inline constexpr std::size_t tracker_stripes = 4;
 #else
 inline constexpr std::size_t cache_align = 1;
+inline constexpr std::size_t tracker_stripes = 1;
 #endif
 
 constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
@@ -258,21 +261,35 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 // contention only). restore and reset need exclusive access to their partition.
 //
 // State per partition (all words of Sync::word, W = 64 or 32 bits):
-//   head   = position (P bits, low) | change counter v (W-P bits, high). Every change of
-//            position is a CAS on head; assign/revoke add 1 to v, so a commit that read head
+//   head   = floor (P bits, low) | change counter v (W-P bits, high). Every change of the
+//            floor is a CAS on head; assign/revoke add 1 to v, so a commit that read head
 //            before an assign cannot CAS it afterwards: commits are linearizable with fencing.
 //   owner  = 32 bits: bit 31 "owned" | generation (31 bits) last handed out. assign()
 //            writes owner before bumping v; commit reads head before owner, so a commit that
 //            sees the old owner also holds a head that the bump will invalidate.
+//   dirty  = the floor moved since the last drain.
+//   stripes = K = Stripes groups of completion slots: offset o is bit (o / K) % B of stripe
+//            o % K. With K > 1 every stripe has a cache line of its own, so workers on
+//            different cores completing neighbouring offsets rarely write the same line (two
+//            workers taking alternate offsets never do).
+//   slots  = S = ceil(ceil(Window/K)/B)+1 words per stripe, each tag (block number, W-B bits)
+//            | B completion bits for stripe indices [tag*B, tag*B+B). Block b lives in slot
+//            b % S; the live window [floor, floor+Window) covers at most ceil(Window/K)
+//            consecutive indices of a stripe, so live blocks never share a slot, and a slot
+//            whose tag is not the live block there holds a dead block (all offsets below the
+//            floor) that may be overwritten. Tags are exact block numbers (never wrap within
+//            the position range), so a stale slot can never alias a live block.
 // Every word starts at 0 (never assigned, position 0, empty slots), so a tracker with static
 // storage is zero-initialized: it lives in .bss, with no initial image in flash.
-//   slots  = S = ceil(Window/B)+1 words, each tag (block number, W-B bits) | B completion
-//            bits for offsets [tag*B, tag*B+B). Block b lives in slot b % S; the live window
-//            [pos, pos+Window) spans at most S blocks, so live blocks never share a slot, and a
-//            slot whose tag is not the live block there holds a dead block (all offsets below
-//            pos) that may be overwritten. Tags are exact block numbers (never wrap within
-//            the position range), so a stale slot can never alias a live block.
-//   dirty  = position changed since the last drain.
+//
+// The committed position is the floor plus the run of completed offsets that starts at it.
+// complete() only sets its bit; the floor moves over the run when a completion lands
+// lag_limit = min(Window, 2*K*B) or more above it, on commit/complete_range and on drain. A
+// completion is then one CAS on a line its core usually owns already, and the head line stays
+// read-shared: moving the floor on every completion cost two cache-line transfers per offset
+// when two cores take turns. committed() and is_completed() compute the run: usually 3 loads
+// per stripe or fewer (a completion lag_limit above the floor absorbs the run), K*S at most
+// (the run can reach the window's end when the offsets under lag_limit finish last).
 //
 //                 W=64 (atomic_sync)     W=32 (atomic_sync32)
 //   positions     0 .. 2^48-1            0 .. 2^24-1
@@ -286,7 +303,8 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 //                 32-bit words, don't rebalance one partition 256 times inside one commit call.
 // Input beyond these limits is invalid_argument, never an overflow.
 // ============================================================================================
-template <std::size_t Partitions, std::size_t Window = 64, class Sync = atomic_sync>
+template <std::size_t Partitions, std::size_t Window = 64, class Sync = atomic_sync,
+          std::size_t Stripes = detail::tracker_stripes>
 class commit_tracker {
  public:
   using generation = std::uint32_t;
@@ -295,14 +313,20 @@ class commit_tracker {
 
   static_assert(Partitions >= 1, "offseq: commit_tracker needs at least one partition");
   static_assert(Window >= 1 && Window <= 65536, "offseq: Window is 1..65536 offsets");
+  static_assert(Stripes >= 1 && Stripes <= 64 && (Stripes & (Stripes - 1)) == 0,
+                "offseq: Stripes is a power of two, 1..64");
 
   static constexpr unsigned word_bits = sizeof(word) * CHAR_BIT;
   static constexpr unsigned position_bits = word_bits == 64 ? 48 : 24;
   static constexpr unsigned block_bits = word_bits == 64 ? 16 : 8;  ///< completion bits per slot
   static constexpr std::int64_t max_position = (std::int64_t{1} << position_bits) - 1;
-  static constexpr std::size_t slots_per_partition = (Window + block_bits - 1) / block_bits + 1;
+  static constexpr std::size_t stripes = Stripes;
+  static constexpr std::size_t slots_per_stripe = ((Window + Stripes - 1) / Stripes + block_bits - 1) / block_bits + 1;
   static constexpr generation max_generation = 0x7fffffffu;
   static constexpr std::size_t window = Window;
+  /// A completion this far above the floor first moves the floor over the run, which keeps the
+  /// run that committed() computes short (two slots per stripe).
+  static constexpr std::size_t lag_limit = Window < 2 * Stripes * block_bits ? Window : 2 * Stripes * block_bits;
 
   constexpr commit_tracker() noexcept = default;
 
@@ -346,19 +370,44 @@ class commit_tracker {
     partition& s = parts_[p];
     const word h = s.head.load();
     if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
-    return raise_to(s, h, next, g, false);
+    return raise_to(s, h, static_cast<std::uint64_t>(next), g);
   }
 
   /// Offset `offset` alone is processed (workers finish out of order).
   status complete(std::size_t p, std::int64_t offset, generation g) noexcept {
     if (p >= Partitions || offset < 0 || offset >= max_position) return status::invalid_argument;
-    return complete_span(parts_[p], offset, offset + 1, g);
+    partition& s = parts_[p];
+    word h = s.head.load();
+    if (!owns(s, g)) return status::fenced;
+    const std::uint64_t o = static_cast<std::uint64_t>(offset);
+    if (o >= position_of(h) + lag_limit) h = advance_from(s, h);  // keeps committed() short
+    if (o < position_of(h)) return status::stale;
+    if (o >= position_of(h) + Window) return status::window_full;
+    // The bit is a fact ("processed"), so once the checks passed it is recorded even if an
+    // assign lands meanwhile: the call started before that assign returned (CONTRACT).
+    const std::uint64_t j = o / Stripes;
+    const mark m = set_bits(s, stripe_of(o), j / block_bits, static_cast<word>(word{1} << (j % block_bits)));
+    if (m == mark::added) return status::ok;
+    if (m == mark::passed) return status::stale;
+    // Completed before: stale if the committed position has passed it.
+    return o < contiguous_end(s, position_of(s.head.load())) ? status::stale : status::ok;
   }
 
   /// Every offset in [first, end) is processed: a batch, or a gap Kafka leaves in a partition.
   status complete_range(std::size_t p, std::int64_t first, std::int64_t end, generation g) noexcept {
     if (p >= Partitions || first < 0 || end < first || !valid_position(end)) return status::invalid_argument;
-    return complete_span(parts_[p], first, end, g);
+    partition& s = parts_[p];
+    const std::uint64_t f = static_cast<std::uint64_t>(first), e = static_cast<std::uint64_t>(end);
+    word h = s.head.load();
+    // The range may start inside the run: move the floor first. Before the owner read, so
+    // raise_to's CAS still fails if an assign lands after it (see the class comment).
+    if (f > position_of(h)) h = advance_from(s, h);
+    if (!owns(s, g)) return status::fenced;
+    if (f == e) return status::stale;
+    if (f <= position_of(h)) return raise_to(s, h, e, g);
+    if (e > position_of(h) + Window) return status::window_full;
+    for (std::size_t k = 0; k < Stripes; ++k) set_indices(s, k, first_index(f, k), first_index(e, k));
+    return status::ok;
   }
 
   /// True for every offset below committed(p) and for completions recorded above it.
@@ -366,17 +415,15 @@ class commit_tracker {
     if (p >= Partitions || offset < 0 || offset >= max_position) return false;
     const partition& s = parts_[p];
     const std::uint64_t o = static_cast<std::uint64_t>(offset);
-    const std::uint64_t block = o / block_bits;
-    const word slot = s.slots[slot_of(block)].load();
-    if (tag_of(slot) == block && (slot >> (o % block_bits)) & 1u) return true;
-    // Not in the slot: either never completed, or the floor passed it and the slot was reused.
-    return o < position_of(s.head.load());
+    // Not marked: either never completed, or the floor passed it and the slot was reused.
+    return marked(s, o) || o < contiguous_end(s, position_of(s.head.load()));
   }
 
   /// Next offset to consume; -1 for p >= Partitions.
   std::int64_t committed(std::size_t p) const noexcept {
     if (p >= Partitions) return -1;
-    return static_cast<std::int64_t>(position_of(parts_[p].head.load()));
+    const partition& s = parts_[p];
+    return static_cast<std::int64_t>(contiguous_end(s, position_of(s.head.load())));
   }
 
   /// Explicit rewind (or jump): the only way back. Clears completions; counts for drain.
@@ -397,6 +444,7 @@ class commit_tracker {
     std::size_t accepted = 0;
     for (std::size_t p = 0; p < Partitions; ++p) {
       partition& s = parts_[p];
+      (void)advance_from(s, s.head.load());  // completions since the floor last moved
       if (s.dirty.load_relaxed() == 0 || s.dirty.exchange(0) == 0) continue;
       // Read after clearing: an advance that lands later sets dirty again.
       const std::int64_t pos = static_cast<std::int64_t>(position_of(s.head.load()));
@@ -427,20 +475,15 @@ class commit_tracker {
       return snap;
     }
     const partition& s = parts_[p];
-    const std::uint64_t floor = position_of(s.head.load());
-    snap.position = static_cast<std::int64_t>(floor);
-    for (std::size_t i = 0; i < Window; ++i) {
-      const std::uint64_t o = floor + i;
-      const std::uint64_t block = o / block_bits;
-      const word slot = s.slots[slot_of(block)].load();
-      if (tag_of(slot) == block && ((slot >> (o % block_bits)) & 1u))
-        snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
-    }
+    const std::uint64_t pos = contiguous_end(s, position_of(s.head.load()));
+    snap.position = static_cast<std::int64_t>(pos);
+    for (std::size_t i = 0; i < Window; ++i)
+      if (marked(s, pos + i)) snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
     return snap;
   }
 
   /// Boot: restore a snapshot (position and completions above it). Like restore(p, position)
-  /// otherwise; completions at the floor are absorbed at once.
+  /// otherwise.
   status restore(std::size_t p, const window_snapshot& snap) noexcept {
     if (p >= Partitions || !valid_position(snap.position)) return status::invalid_argument;
     const std::uint64_t floor = static_cast<std::uint64_t>(snap.position);
@@ -450,14 +493,21 @@ class commit_tracker {
     partition& s = parts_[p];
     rewind(s, snap.position);
     s.dirty.store(0);
-    for (std::size_t i = 0; i < Window; ++i)
-      if ((snap.completed[i / 8] >> (i % 8)) & 1u) set_bits(s, (floor + i) / block_bits, static_cast<word>(word{1} << ((floor + i) % block_bits)));
-    advance(s);
+    for (std::size_t i = 0; i < Window; ++i) {
+      if (!((snap.completed[i / 8] >> (i % 8)) & 1u)) continue;
+      const std::uint64_t j = (floor + i) / Stripes;
+      (void)set_bits(s, stripe_of(floor + i), j / block_bits, static_cast<word>(word{1} << (j % block_bits)));
+    }
     return status::ok;
   }
 
   /// True if p's position changed since the last drain (for tests and metrics).
-  bool pending(std::size_t p) const noexcept { return p < Partitions && parts_[p].dirty.load() != 0; }
+  bool pending(std::size_t p) const noexcept {
+    if (p >= Partitions) return false;
+    const partition& s = parts_[p];
+    const std::uint64_t floor = position_of(s.head.load());
+    return s.dirty.load() != 0 || contiguous_end(s, floor) != floor;
+  }
 
   /// Current generation of p, 0 if none (never assigned, or revoked).
   generation current_generation(std::size_t p) const noexcept {
@@ -481,23 +531,34 @@ class commit_tracker {
   // (OFFSEQ_CACHE_LINE 0 on Cortex-M).
   static constexpr std::size_t partition_align =
       detail::cache_align > alignof(cell<word>) ? detail::cache_align : alignof(cell<word>);
+  // One stripe alone: its own line(s), apart from head and from the other stripes.
+  static constexpr std::size_t stripe_align = Stripes > 1 ? partition_align : alignof(cell<word>);
+  struct alignas(stripe_align) stripe {
+    // All zero: every slot holds tag 0, which is block 0 in slot 0 and, in any other slot,
+    // a block that cannot live there (block b lives in slot b % S), so it reads as empty.
+    cell<word> slots[slots_per_stripe];
+  };
   struct alignas(partition_align) partition {
     cell<word> head;
     cell<std::uint32_t> owner;  // 0: never assigned (generation 0 is never current)
     cell<std::uint32_t> dirty;
-    // All zero: every slot holds tag 0, which is block 0 in slot 0 and, in any other slot,
-    // a block that cannot live there (block b lives in slot b % S), so it reads as empty.
-    cell<word> slots[slots_per_partition];
+    stripe stripes[Stripes];
   };
+  enum class mark : unsigned char { added, present, passed };  // passed: the floor is past it
 
   static constexpr bool valid_position(std::int64_t v) noexcept { return v >= 0 && v <= max_position; }
+  static constexpr std::size_t stripe_of(std::uint64_t o) noexcept { return static_cast<std::size_t>(o % Stripes); }
+  // First index of stripe k whose offset (index * K + k) is at or above pos.
+  static constexpr std::uint64_t first_index(std::uint64_t pos, std::size_t k) noexcept {
+    return (pos + (Stripes - 1 - k)) / Stripes;
+  }
   // block % S without a 64-bit division, which is a libgcc call (__aeabi_uldivmod) on 32-bit
   // cores: with 32-bit words a block number fits the native word.
   static constexpr std::size_t slot_of(std::uint64_t block) noexcept {
     if constexpr (sizeof(word) <= sizeof(std::size_t)) {
-      return static_cast<std::size_t>(static_cast<word>(block)) % slots_per_partition;
+      return static_cast<std::size_t>(static_cast<word>(block)) % slots_per_stripe;
     } else {
-      return detail::mod_u64_small(block, static_cast<std::uint32_t>(slots_per_partition));
+      return detail::mod_u64_small(block, static_cast<std::uint32_t>(slots_per_stripe));
     }
   }
   static constexpr std::uint64_t position_of(word h) noexcept { return h & position_mask; }
@@ -511,108 +572,113 @@ class commit_tracker {
   static bool owns(const partition& s, generation g) noexcept {
     return g != 0 && g <= max_generation && s.owner.load() == (g | owned_bit);
   }
+  // Offset o's bit is set in a slot that holds its block.
+  static bool marked(const partition& s, std::uint64_t o) noexcept {
+    const std::uint64_t j = o / Stripes, block = j / block_bits;
+    const word slot = s.stripes[stripe_of(o)].slots[slot_of(block)].load();
+    return tag_of(slot) == block && ((slot >> (j % block_bits)) & 1u);
+  }
 
   static void rewind(partition& s, std::int64_t position) noexcept {
     const std::uint64_t pos = static_cast<std::uint64_t>(position);
-    const std::uint64_t first_block = pos / block_bits;
-    for (std::uint64_t b = first_block; b < first_block + slots_per_partition; ++b)
-      s.slots[slot_of(b)].store(make_slot(b, 0));
+    for (std::size_t k = 0; k < Stripes; ++k) {
+      const std::uint64_t first_block = first_index(pos, k) / block_bits;
+      for (std::uint64_t b = first_block; b < first_block + slots_per_stripe; ++b)
+        s.stripes[k].slots[slot_of(b)].store(make_slot(b, 0));
+    }
     const word h = s.head.load();
     s.head.store(with_position(static_cast<word>(h + version_one), pos));
   }
 
-  // Moves the position up to `next` (commit, or a range starting at or below the floor).
-  // look_ahead: go straight past completions already recorded at `next` (one CAS instead of
-  // two when workers finish out of order; in-order commits rarely find any, so they skip it).
+  // Moves the floor up to `to` (commit, or a range starting at or below the floor).
   // h: head as the caller read it, then found g owning p (owner read after head).
-  static status raise_to(partition& s, word h, std::int64_t next, generation g, bool look_ahead) noexcept {
-    word nh;
+  static status raise_to(partition& s, word h, std::uint64_t to, generation g) noexcept {
     for (;;) {
-      if (static_cast<std::uint64_t>(next) <= position_of(h)) return status::stale;
-      const std::uint64_t to = static_cast<std::uint64_t>(next);
-      nh = with_position(h, look_ahead ? contiguous_end(s, to) : to);
-      if (s.head.compare_exchange(h, nh)) break;
+      // stale if `to` is inside the run already (checked only when to - 1 is marked: an
+      // in-order commit never pays for the run).
+      if (to <= position_of(h) || (marked(s, to - 1) && to <= contiguous_end(s, position_of(h)))) return status::stale;
+      if (s.head.compare_exchange(h, with_position(h, to))) break;
       if (!owns(s, g)) return status::fenced;  // h was reloaded by the failed CAS: owner after it
     }
     mark_dirty(s);
-    advance_from(s, nh);  // the head we wrote: a reload would only cost another miss
     return status::ok;
   }
 
-  status complete_span(partition& s, std::int64_t first, std::int64_t end, generation g) noexcept {
-    const word h = s.head.load();
-    if (!owns(s, g)) return status::fenced;
-    const std::uint64_t floor = position_of(h);
-    const std::uint64_t f = static_cast<std::uint64_t>(first), e = static_cast<std::uint64_t>(end);
-    if (f == e) return status::stale;
-    if (f <= floor) return raise_to(s, h, end, g, true);
-    if (e > floor + Window) return status::window_full;
-    // The bits are facts ("processed"), so once the checks passed they are recorded even if
-    // an assign lands meanwhile: the call started before that assign returned (CONTRACT).
-    if (e == f + 1) {  // complete(): one bit, no range arithmetic
-      set_bits(s, f / block_bits, static_cast<word>(word{1} << (f % block_bits)));
-      advance(s);
-      return status::ok;
-    }
-    for (std::uint64_t block = f / block_bits; block * block_bits < e; ++block) {
-      const std::uint64_t lo = block * block_bits > f ? block * block_bits : f;
-      const std::uint64_t hi = (block + 1) * block_bits < e ? (block + 1) * block_bits : e;
-      const unsigned shift = static_cast<unsigned>(lo % block_bits);
-      const unsigned count = static_cast<unsigned>(hi - lo);
-      const word bits = static_cast<word>((count == block_bits ? block_mask : ((word{1} << count) - 1)) << shift);
-      set_bits(s, block, bits);
-    }
-    advance(s);
-    return status::ok;
-  }
-
-  static void set_bits(partition& s, std::uint64_t block, word bits) noexcept {
-    cell<word>& slot = s.slots[slot_of(block)];
+  // Sets `bits` of `block` in stripe k.
+  static mark set_bits(partition& s, std::size_t k, std::uint64_t block, word bits) noexcept {
+    cell<word>& slot = s.stripes[k].slots[slot_of(block)];
     word cur = slot.load();
     for (;;) {
       if (tag_of(cur) == block) {
-        if ((cur & bits) == bits) return;
-        if (slot.compare_exchange(cur, static_cast<word>(cur | bits))) return;
+        if ((cur & bits) == bits) return mark::present;
+        if (slot.compare_exchange(cur, static_cast<word>(cur | bits))) return mark::added;
         continue;
       }
       // The slot holds another block. If the floor has passed ours, the offsets are covered.
       // Otherwise ours is live, so the other is dead and the slot is ours to claim.
-      if ((block + 1) * block_bits <= position_of(s.head.load())) return;
-      if (slot.compare_exchange(cur, make_slot(block, bits))) return;
+      if ((block + 1) * block_bits <= first_index(position_of(s.head.load()), k)) return mark::passed;
+      if (slot.compare_exchange(cur, make_slot(block, bits))) return mark::added;
     }
   }
 
-  // Absorbs contiguous completed offsets at the floor. Anyone may help: the bits are facts
-  // and the CAS keeps the change counter, so ownership is untouched. Loops until no
-  // completion sits at the floor, so the last completer always leaves the floor past it.
-  static void advance(partition& s) noexcept { advance_from(s, s.head.load()); }
-  // h: a value head held; a stale one only costs a failed CAS, which reloads it.
-  static void advance_from(partition& s, word h) noexcept {
+  // Sets indices [j0, j1) of stripe k.
+  static void set_indices(partition& s, std::size_t k, std::uint64_t j0, std::uint64_t j1) noexcept {
+    for (std::uint64_t block = j0 / block_bits; j0 < j1 && block * block_bits < j1; ++block) {
+      const std::uint64_t lo = block * block_bits > j0 ? block * block_bits : j0;
+      const std::uint64_t hi = (block + 1) * block_bits < j1 ? (block + 1) * block_bits : j1;
+      const unsigned shift = static_cast<unsigned>(lo % block_bits);
+      const unsigned count = static_cast<unsigned>(hi - lo);
+      const word bits = static_cast<word>((count == block_bits ? block_mask : ((word{1} << count) - 1)) << shift);
+      (void)set_bits(s, k, block, bits);
+    }
+  }
+
+  // Moves the floor over the run of completed offsets at it and returns the head it left (or
+  // found current). Anyone may help: the bits are facts and the CAS keeps the change counter,
+  // so ownership is untouched. h: a value head held; a stale one costs a failed CAS or a
+  // reload (its floor's slots may be reused already, so an empty run there proves nothing).
+  static word advance_from(partition& s, word h) noexcept {
     for (;;) {
       const std::uint64_t floor = position_of(h);
       const std::uint64_t pos = contiguous_end(s, floor);
-      if (pos == floor) return;
+      if (pos == floor) {
+        const word now = s.head.load();
+        if (position_of(now) == floor) return now;
+        h = now;
+        continue;
+      }
       const word next = with_position(h, pos);
       if (s.head.compare_exchange(h, next)) {
         mark_dirty(s);
-        h = next;
+        return next;
       }
     }
   }
 
-  // End of the run of completed offsets starting at pos (pos itself if it is not completed).
+  // End of the run of completed offsets starting at pos (pos itself if it is not completed):
+  // the first offset, over all stripes, whose bit is clear.
   static std::uint64_t contiguous_end(const partition& s, std::uint64_t pos) noexcept {
-    for (std::size_t n = 0; n < slots_per_partition; ++n) {
-      const std::uint64_t block = pos / block_bits;
-      const word slot = s.slots[slot_of(block)].load();
+    std::uint64_t end = ~std::uint64_t{0};
+    for (std::size_t k = 0; k < Stripes; ++k) {
+      const std::uint64_t clear = run_end(s.stripes[k], first_index(pos, k)) * Stripes + k;
+      if (clear < end) end = clear;
+    }
+    OFFSEQ_ASSERT(end >= pos && end <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
+    return end;
+  }
+
+  // First index at or after j in a stripe whose bit is clear.
+  static std::uint64_t run_end(const stripe& st, std::uint64_t j) noexcept {
+    for (std::size_t n = 0; n < slots_per_stripe; ++n) {
+      const std::uint64_t block = j / block_bits;
+      const word slot = st.slots[slot_of(block)].load();
       if (tag_of(slot) != block) break;
-      const unsigned shift = static_cast<unsigned>(pos % block_bits);
+      const unsigned shift = static_cast<unsigned>(j % block_bits);
       const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
-      pos += ones;
+      j += ones;
       if (shift + ones < block_bits) break;
     }
-    OFFSEQ_ASSERT(pos <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
-    return pos;
+    return j;
   }
 
   static void mark_dirty(partition& s) noexcept {
