@@ -258,8 +258,8 @@ fuzz: $(FUZZ_TARGETS)
 
 # ---------------------------------------------------------------- size-optimized host tests
 # The whole host suite built -Os, as firmware builds the header: covers the code paths taken
-# only under __OPTIMIZE_SIZE__ (sequence_table's admit without the separate in-sequence path,
-# txn_coordinator helpers kept out of line).
+# only under OFFSEQ_SMALL, on by default at -Os (sequence_table's admit without the separate
+# in-sequence path, txn_coordinator helpers kept out of line, byte-loop record copies).
 .PHONY: test-small
 $(eval $(call test_binary,small,-Os -g,))
 test-small: $(BUILD)/small/offseq_tests

@@ -9,7 +9,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Contents (in dependency order)
-//   1. Configuration        OFFSEQ_CACHE_LINE, OFFSEQ_ASSERT, optional offseq_config.h
+//   1. Configuration        OFFSEQ_CACHE_LINE, OFFSEQ_ASSERT, OFFSEQ_SMALL, optional offseq_config.h
 //   2. Status               status, to_string
 //   3. Sync policies        atomic_sync, atomic_sync32, critical_section_sync<Guard, Word>
 //   4. Commit tracker       commit_tracker<Partitions, Window, Sync, Stripes>
@@ -57,6 +57,18 @@
 // flash and lets the watchdog reset. It never guards user input: bad input returns a status.
 #ifndef OFFSEQ_ASSERT
 #define OFFSEQ_ASSERT(cond) ((void)0)
+#endif
+
+// 1 = smaller code, 0 = faster code (sequence_table's separate in-sequence path, inlined record
+// copies and helpers). Default: 1 when the compiler optimizes for size (-Os). Set it yourself
+// if translation units built with -Os and -O2 both include offseq: otherwise they define the
+// same inline functions differently (an ODR violation; each definition is correct alone).
+#ifndef OFFSEQ_SMALL
+#if defined(__OPTIMIZE_SIZE__)
+#define OFFSEQ_SMALL 1
+#else
+#define OFFSEQ_SMALL 0
+#endif
 #endif
 
 namespace offseq {
@@ -792,14 +804,9 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 
 // Paths kept out of the inlined admit: all but the in-sequence batch (NOINLINE), and the rare
 // new producer / new epoch (COLD).
-// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__) there is no separate
-// in-sequence path, and the compiler places everything.
-#if defined(__OPTIMIZE_SIZE__)
-#define OFFSEQ_SEQ_SMALL 1
-#else
-#define OFFSEQ_SEQ_SMALL 0
-#endif
-#if defined(__GNUC__) && !OFFSEQ_SEQ_SMALL
+// Built small (OFFSEQ_SMALL) there is no separate in-sequence path, and the compiler places
+// everything.
+#if defined(__GNUC__) && !OFFSEQ_SMALL
 #define OFFSEQ_SEQ_NOINLINE __attribute__((noinline))
 #define OFFSEQ_SEQ_COLD __attribute__((noinline, cold))
 #else
@@ -853,7 +860,7 @@ class sequence_table {
     // The common case, the next batch of a known producer, is short enough to inline at the
     // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
     // size (-Os), admit_slow takes that case too (judge answers it first).
-#if !OFFSEQ_SEQ_SMALL
+#if !OFFSEQ_SMALL
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
       push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
       return fail(status::ok);
@@ -1116,7 +1123,7 @@ class sequence_table {
     // Every ring entry is compared (free ones never match), branch-free until the end.
     const std::uint64_t key = pack(b.first_seq, b.last_seq);
     std::size_t hit = History;
-    if constexpr (OFFSEQ_SEQ_SMALL) {  // a loop, not History compares
+    if constexpr (OFFSEQ_SMALL) {  // a loop, not History compares
       for (std::size_t k = History; k-- > 0;) hit = s.seqs[k] == key ? k : hit;  // the first, as find_batch
     } else {
       hit = find_batch<History>(s, key);
@@ -1345,9 +1352,9 @@ constexpr const char* to_string(txn_state s) noexcept {
 //        caller apply them). The CONTRACT's three hooks are the ones above this one.
 // --------------------------------------------------------------------------------------------
 
-// Built for size (-Os: GCC and Clang define __OPTIMIZE_SIZE__), helpers called from several
-// places stay out of line (GCC copied them into each caller).
-#if defined(__GNUC__) && defined(__OPTIMIZE_SIZE__)
+// Built small (OFFSEQ_SMALL), helpers called from several places stay out of line (GCC copied
+// them into each caller).
+#if defined(__GNUC__) && OFFSEQ_SMALL
 #define OFFSEQ_TXN_SHARED __attribute__((noinline))
 #else
 #define OFFSEQ_TXN_SHARED
@@ -1843,7 +1850,7 @@ class txn_coordinator {
   // only memcpy calls, and a firmware with no memcpy of its own linked newlib's (308 bytes on
   // a Cortex-M4) for them. Records are copied per state change, never per message.
   OFFSEQ_TXN_SHARED static void copy(log_record& to, const log_record& from) noexcept {
-#if defined(__OPTIMIZE_SIZE__)
+#if OFFSEQ_SMALL
     unsigned char* d = reinterpret_cast<unsigned char*>(&to);
     const unsigned char* f = reinterpret_cast<const unsigned char*>(&from);
     for (std::size_t i = 0; i < sizeof(log_record); ++i) d[i] = f[i];
