@@ -301,7 +301,10 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 // read-shared: moving the floor on every completion cost two cache-line transfers per offset
 // when two cores take turns. committed() and is_completed() compute the run: usually 3 loads
 // per stripe or fewer (a completion lag_limit above the floor absorbs the run), K*S at most
-// (the run can reach the window's end when the offsets under lag_limit finish last).
+// (the run can reach the window's end when the offsets under lag_limit finish last). The
+// floor's own stripe is scanned first and bounds the others, so an offset stuck at the floor
+// costs one load, not every stripe's run. The run is read under one floor: if the floor
+// moved meanwhile (its slots may be reused) the read is repeated, so results never go back.
 //
 //                 W=64 (atomic_sync)     W=32 (atomic_sync32)
 //   positions     0 .. 2^48-1            0 .. 2^24-1
@@ -337,7 +340,7 @@ class commit_tracker {
   static constexpr generation max_generation = 0x7fffffffu;
   static constexpr std::size_t window = Window;
   /// A completion this far above the floor first moves the floor over the run, which keeps the
-  /// run that committed() computes short (two slots per stripe).
+  /// run that committed() computes short (usually 3 slot loads per stripe or fewer).
   static constexpr std::size_t lag_limit = Window < 2 * Stripes * block_bits ? Window : 2 * Stripes * block_bits;
 
   constexpr commit_tracker() noexcept = default;
@@ -402,7 +405,7 @@ class commit_tracker {
     if (m == mark::added) return status::ok;
     if (m == mark::passed) return status::stale;
     // Completed before: stale if the committed position has passed it.
-    return o < contiguous_end(s, position_of(s.head.load())) ? status::stale : status::ok;
+    return o < current_end(s) ? status::stale : status::ok;
   }
 
   /// Every offset in [first, end) is processed: a batch, or a gap Kafka leaves in a partition.
@@ -435,7 +438,7 @@ class commit_tracker {
   std::int64_t committed(std::size_t p) const noexcept {
     if (p >= Partitions) return -1;
     const partition& s = parts_[p];
-    return static_cast<std::int64_t>(contiguous_end(s, position_of(s.head.load())));
+    return static_cast<std::int64_t>(current_end(s));
   }
 
   /// Explicit rewind (or jump): the only way back. Clears completions; counts for drain.
@@ -487,7 +490,7 @@ class commit_tracker {
       return snap;
     }
     const partition& s = parts_[p];
-    const std::uint64_t pos = contiguous_end(s, position_of(s.head.load()));
+    const std::uint64_t pos = current_end(s);
     snap.position = static_cast<std::int64_t>(pos);
     for (std::size_t i = 0; i < Window; ++i)
       if (marked(s, pos + i)) snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
@@ -667,12 +670,25 @@ class commit_tracker {
     }
   }
 
+  // floor + run, with the floor unchanged across the slot loads (else they may have been reused).
+  static std::uint64_t current_end(const partition& s) noexcept {
+    word h = s.head.load();
+    for (;;) {
+      const std::uint64_t end = contiguous_end(s, position_of(h));
+      const word now = s.head.load();
+      if (position_of(now) == position_of(h)) return end;
+      h = now;
+    }
+  }
+
   // End of the run of completed offsets starting at pos (pos itself if it is not completed):
   // the first offset, over all stripes, whose bit is clear.
   static std::uint64_t contiguous_end(const partition& s, std::uint64_t pos) noexcept {
     std::uint64_t end = ~std::uint64_t{0};
-    for (std::size_t k = 0; k < Stripes; ++k) {
-      const std::uint64_t clear = run_end(s.stripes[k], first_index(pos, k)) * Stripes + k;
+    for (std::size_t n = 0; n < Stripes; ++n) {
+      const std::size_t k = static_cast<std::size_t>((pos + n) % Stripes);
+      const std::uint64_t limit = n == 0 ? ~std::uint64_t{0} : first_index(end, k);
+      const std::uint64_t clear = run_end(s.stripes[k], first_index(pos, k), limit) * Stripes + k;
       if (clear < end) end = clear;
     }
     OFFSEQ_ASSERT(end >= pos && end <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
@@ -680,8 +696,8 @@ class commit_tracker {
   }
 
   // First index at or after j in a stripe whose bit is clear.
-  static std::uint64_t run_end(const stripe& st, std::uint64_t j) noexcept {
-    for (std::size_t n = 0; n < slots_per_stripe; ++n) {
+  static std::uint64_t run_end(const stripe& st, std::uint64_t j, std::uint64_t limit) noexcept {
+    for (std::size_t n = 0; n < slots_per_stripe && j < limit; ++n) {
       const std::uint64_t block = j / block_bits;
       const word slot = st.slots[slot_of(block)].load();
       if (tag_of(slot) != block) break;

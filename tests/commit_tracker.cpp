@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -631,4 +632,53 @@ TEST_CASE("false sharing: partitions and their stripes live on separate cache li
   const auto* base = reinterpret_cast<const unsigned char*>(&t);
   CHECK(sizeof(t) == 2 * (1 + t.stripes) * OFFSEQ_CACHE_LINE);
   CHECK(reinterpret_cast<std::uintptr_t>(base) % OFFSEQ_CACHE_LINE == 0);
+}
+
+// ------------------------------------------------------------------ an interrupt inside a read
+// A guard that runs an "interrupt" on its n-th construction, so the handler lands between two
+// loads of one tracker call, deterministically (as SysTick would on a Cortex-M).
+namespace {
+struct interrupt_guard {
+  inline static std::function<void()> isr;
+  inline static long constructed = 0, fire_at = -1;
+  inline static bool inside = false;
+  interrupt_guard() noexcept {
+    if (!inside && ++constructed == fire_at && isr) {
+      inside = true;
+      isr();
+      inside = false;
+    }
+  }
+};
+using isr_sync = offseq::critical_section_sync<interrupt_guard, std::uint32_t>;
+}  // namespace
+
+// committed() and snapshot() read the floor, then the run above it: an interrupt that moves
+// the floor far enough for the run's slots to be reused in between must not make them report
+// less than before (they once answered 0 after 10, with 400 committed).
+TEST_CASE_TEMPLATE("§1.2 monotonic: an interrupt between the floor and the run does not pull committed back", T,
+                   offseq::commit_tracker<1, 16, isr_sync, 1>, offseq::commit_tracker<1, 64, isr_sync, 1>,
+                   offseq::commit_tracker<1, 256, isr_sync, 1>, offseq::commit_tracker<1, 64, isr_sync, 4>) {
+  static T t;
+  (void)t.restore(0, 0);
+  const auto g = t.assign(0);
+  for (int o = 0; o < 10; ++o) REQUIRE(t.complete(0, o, g) == status::ok);
+  REQUIRE(t.committed(0) == 10);
+  interrupt_guard::isr = [g] {
+    for (int o = 10; o < 400; ++o) (void)t.complete(0, o, g);
+  };
+  for (long at = 1; at <= 8; ++at) {  // the interrupt after each load of the call in turn
+    (void)t.reset(0, 0);
+    for (int o = 0; o < 10; ++o) REQUIRE(t.complete(0, o, g) == status::ok);
+    interrupt_guard::fire_at = interrupt_guard::constructed + at;
+    const std::int64_t c = t.committed(0);
+    CHECK(c >= 10);
+    CHECK(t.committed(0) == 400);
+    (void)t.reset(0, 0);
+    for (int o = 0; o < 10; ++o) REQUIRE(t.complete(0, o, g) == status::ok);
+    interrupt_guard::fire_at = interrupt_guard::constructed + at;
+    const auto snap = t.snapshot(0);
+    CHECK(snap.position >= 10);
+  }
+  interrupt_guard::isr = nullptr;
 }
