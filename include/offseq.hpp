@@ -71,6 +71,14 @@
 #endif
 #endif
 
+// A rare path kept out of its caller, so the caller's hot path stays small (fewer registers to
+// save); built small, the compiler places everything.
+#if defined(__GNUC__) && !OFFSEQ_SMALL
+#define OFFSEQ_COLD __attribute__((noinline, cold))
+#else
+#define OFFSEQ_COLD
+#endif
+
 namespace offseq {
 inline namespace v1 {  // two incompatible copies linked into one image fail to link, not mix
 
@@ -613,12 +621,17 @@ class commit_tracker {
     for (;;) {
       // stale if `to` is inside the run already (checked only when to - 1 is marked: an
       // in-order commit never pays for the run).
-      if (to <= position_of(h) || (marked(s, to - 1) && to <= contiguous_end(s, position_of(h)))) return status::stale;
+      if (to <= position_of(h) || (marked(s, to - 1) && run_reaches(s, h, to))) return status::stale;
       if (s.head.compare_exchange(h, with_position(h, to))) break;
       if (!owns(s, g)) return status::fenced;  // h was reloaded by the failed CAS: owner after it
     }
     mark_dirty(s);
     return status::ok;
+  }
+
+  // The run at h's floor already reaches `to`: a commit there would not raise committed().
+  OFFSEQ_COLD static bool run_reaches(const partition& s, word h, std::uint64_t to) noexcept {
+    return to <= contiguous_end(s, position_of(h));
   }
 
   // Sets `bits` of `block` in stripe k.
@@ -821,15 +834,13 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 }  // namespace detail
 
 // Paths kept out of the inlined admit: all but the in-sequence batch (NOINLINE), and the rare
-// new producer / new epoch (COLD).
+// new producer / new epoch (OFFSEQ_COLD).
 // Built small (OFFSEQ_SMALL) there is no separate in-sequence path, and the compiler places
 // everything.
 #if defined(__GNUC__) && !OFFSEQ_SMALL
 #define OFFSEQ_SEQ_NOINLINE __attribute__((noinline))
-#define OFFSEQ_SEQ_COLD __attribute__((noinline, cold))
 #else
 #define OFFSEQ_SEQ_NOINLINE
-#define OFFSEQ_SEQ_COLD
 #endif
 
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
@@ -1171,7 +1182,7 @@ class sequence_table {
 
   // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
   // maybeUpdateProducerEpoch), ready for its first batch.
-  OFFSEQ_SEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, where w) noexcept {
+  OFFSEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, where w) noexcept {
     if (!w.found) {
       (void)insert(w, b.producer_id, b.epoch, now_ms);
       return size_ - 1;
