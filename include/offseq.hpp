@@ -530,8 +530,9 @@ class commit_tracker {
   bool pending(std::size_t p) const noexcept {
     if (p >= Partitions) return false;
     const partition& s = parts_[p];
-    const std::uint64_t floor = position_of(s.head.load());
-    return s.dirty.load() != 0 || contiguous_end(s, floor) != floor;
+    word h = s.head.load();
+    const std::uint64_t end = run_under(s, h);
+    return s.dirty.load() != 0 || end != position_of(h);
   }
 
   /// Current generation of p, 0 if none (never assigned, or revoked).
@@ -665,19 +666,12 @@ class commit_tracker {
 
   // Moves the floor over the run of completed offsets at it and returns the head it left (or
   // found current). Anyone may help: the bits are facts and the CAS keeps the change counter,
-  // so ownership is untouched. h: a value head held; a stale one costs a failed CAS or a
-  // reload (its floor's slots may be reused already, so an empty run there proves nothing).
+  // so ownership is untouched. h: a value head held; a stale one costs a reload or a failed CAS.
   static word advance_from(partition& s, word h) noexcept {
     for (;;) {
-      const std::uint64_t floor = position_of(h);
-      const std::uint64_t pos = contiguous_end(s, floor);
-      if (pos == floor) {
-        const word now = s.head.load();
-        if (position_of(now) == floor) return now;
-        h = now;
-        continue;
-      }
-      const word next = with_position(h, pos);
+      const std::uint64_t end = run_under(s, h);
+      if (end == position_of(h)) return h;
+      const word next = with_position(h, end);
       if (s.head.compare_exchange(h, next)) {
         mark_dirty(s);
         return next;
@@ -685,15 +679,20 @@ class commit_tracker {
     }
   }
 
-  // floor + run, with the floor unchanged across the slot loads (else they may have been reused).
-  static std::uint64_t current_end(const partition& s) noexcept {
-    word h = s.head.load();
+  // floor + run, read under one floor: if the floor moved while the slots were read (they may
+  // have been reused), read again. h: in, a value head held; out, the head the run belongs to.
+  static std::uint64_t run_under(const partition& s, word& h) noexcept {
     for (;;) {
       const std::uint64_t end = contiguous_end(s, position_of(h));
       const word now = s.head.load();
-      if (position_of(now) == position_of(h)) return end;
+      const bool same_floor = position_of(now) == position_of(h);
       h = now;
+      if (same_floor) return end;
     }
+  }
+  static std::uint64_t current_end(const partition& s) noexcept {
+    word h = s.head.load();
+    return run_under(s, h);
   }
 
   // End of the run of completed offsets starting at pos (pos itself if it is not completed):
