@@ -872,7 +872,7 @@ class sequence_table {
 
   /// Classifies b without changing anything (SEMANTICS.md §2 rules 1-7, 9).
   verdict check(const batch_header& b) const noexcept {
-    if (!valid(b)) return fail(status::invalid_argument);
+    if (!valid(b)) return answer(status::invalid_argument);
     return evaluate(b, locate(b.producer_id));
   }
 
@@ -883,7 +883,7 @@ class sequence_table {
 
   /// check, then record if ok, with one lookup.
   verdict admit(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
-    if (!valid(b) || base_offset < 0) return fail(status::invalid_argument);
+    if (!valid(b) || base_offset < 0) return answer(status::invalid_argument);
     const where w = locate(b.producer_id);
     // The common case, the next batch of a known producer, is short enough to inline at the
     // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
@@ -891,7 +891,7 @@ class sequence_table {
 #if !OFFSEQ_SMALL
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
       push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
-      return fail(status::ok);
+      return answer(status::ok);
     }
 #endif
     return admit_slow(b, base_offset, now_ms, w);
@@ -1050,7 +1050,7 @@ class sequence_table {
   static constexpr bool valid(const batch_header& b) noexcept {
     return (b.producer_id | b.epoch | b.first_seq | b.last_seq) >= 0;  // one sign test for four fields
   }
-  static constexpr verdict fail(status s, std::int32_t expected = -1) noexcept { return verdict{s, -1, expected}; }
+  static constexpr verdict answer(status s) noexcept { return verdict{s, -1, -1}; }  // no offset, no expected sequence
   static constexpr std::uint64_t pack(std::int32_t first, std::int32_t last) noexcept {
     return static_cast<std::uint32_t>(first) | static_cast<std::uint64_t>(static_cast<std::uint32_t>(last)) << 32;
   }
