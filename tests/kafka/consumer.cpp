@@ -44,6 +44,10 @@ struct ledger {
       }
     committed[p] = std::max(committed[p], pos);
   }
+  std::uint64_t processings() {
+    std::lock_guard<std::mutex> g(m);
+    return times;
+  }
   bool all_processed(const std::vector<std::int64_t>& ends) {
     std::lock_guard<std::mutex> g(m);
     for (std::size_t p = 0; p < ends.size(); ++p)
@@ -209,18 +213,11 @@ TEST_CASE("consumer: a crash mid-stream loses nothing; the next member resumes a
   ledger led;
   {
     member a(cl, led, "g", {"t"}, 3, 2000);
-    REQUIRE(wait_for([&] {
-      std::lock_guard<std::mutex> g(led.m);
-      return led.times > 300;
-    }, 20));
+    REQUIRE(wait_for([&] { return led.processings() > 300; }, 20));
     a.finish(/*crashed=*/true);  // in-flight and queued records are dropped, nothing closes
   }
   const auto at_crash = cl.committed("g", "t", 3);
-  std::uint64_t before;
-  {
-    std::lock_guard<std::mutex> g(led.m);
-    before = led.times;
-  }
+  const std::uint64_t before = led.processings();
   CHECK(before < 1500);
   member b(cl, led, "g", {"t"}, 3, 0);
   REQUIRE(wait_for([&] { return led.all_processed(ends); }, 30));
@@ -239,10 +236,7 @@ TEST_CASE("consumer: a rebalance moves partitions to a new member; nothing lost,
   const auto ends = cl.produce("t", 4, 2000);
   ledger led;
   member a(cl, led, "g", {"t"}, 2, 1500);
-  REQUIRE(wait_for([&] {
-    std::lock_guard<std::mutex> g(led.m);
-    return led.times > 200;
-  }, 20));
+  REQUIRE(wait_for([&] { return led.processings() > 200; }, 20));
   member b(cl, led, "g", {"t"}, 2, 500);
   REQUIRE(wait_for([&] { return led.all_processed(ends); }, 60));
   CHECK(wait_for([&] {
@@ -268,10 +262,7 @@ TEST_CASE("consumer: a cooperative-sticky rebalance (incremental assign/unassign
   const auto ends = cl.produce("t", 4, 2000);
   ledger led;
   member a(cl, led, "g", {"t"}, 2, 1500, coop);
-  REQUIRE(wait_for([&] {
-    std::lock_guard<std::mutex> g(led.m);
-    return led.times > 200;
-  }, 20));
+  REQUIRE(wait_for([&] { return led.processings() > 200; }, 20));
   member b(cl, led, "g", {"t"}, 2, 500, coop);
   REQUIRE(wait_for([&] { return led.all_processed(ends); }, 60));
   CHECK(wait_for([&] {
