@@ -9,35 +9,6 @@ namespace {
 using record = offseq::txn_log_record<4, 2, 24>;
 
 // A static ring as the "log", a counter as the producer-id allocator: what firmware would do.
-template <bool Async>
-struct fw_hooks {
-  static constexpr bool async_log = Async;
-  record ring[8] = {};
-  unsigned head = 0;
-  std::int64_t next_pid = 1;
-  offseq::txn_marker last_marker{};
-  std::int64_t committed[4] = {};
-
-  offseq::status log_append(const record& r) noexcept {
-    ring[head++ % 8] = r;
-    return offseq::status::ok;
-  }
-  offseq::status send_marker(const offseq::txn_marker& m) noexcept {
-    last_marker = m;
-    return offseq::status::ok;
-  }
-  offseq::status allocate_producer_id(std::int64_t& out) noexcept {
-    out = next_pid++;
-    return offseq::status::ok;
-  }
-  offseq::status apply_offset(std::uint32_t p, std::int64_t next) noexcept {
-    if (p >= 4) return offseq::status::invalid_argument;
-    if (next <= committed[p]) return offseq::status::stale;
-    committed[p] = next;
-    return offseq::status::ok;
-  }
-};
-
 // The CONTRACT's three hooks only: no apply_offset, the coordinator keeps the offsets.
 struct fw_core_hooks {
   record ring[8] = {};
@@ -54,6 +25,20 @@ struct fw_core_hooks {
   }
   offseq::status allocate_producer_id(std::int64_t& out) noexcept {
     out = next_pid++;
+    return offseq::status::ok;
+  }
+};
+
+// The same plus apply_offset, with a synchronous or an asynchronous log.
+template <bool Async>
+struct fw_hooks : fw_core_hooks {
+  static constexpr bool async_log = Async;
+  std::int64_t committed[4] = {};
+
+  offseq::status apply_offset(std::uint32_t p, std::int64_t next) noexcept {
+    if (p >= 4) return offseq::status::invalid_argument;
+    if (next <= committed[p]) return offseq::status::stale;
+    committed[p] = next;
     return offseq::status::ok;
   }
 };
