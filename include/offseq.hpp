@@ -410,8 +410,7 @@ class commit_tracker {
     if (o >= position_of(h) + Window) return status::window_full;
     // The bit is a fact ("processed"), so once the checks passed it is recorded even if an
     // assign lands meanwhile: the call started before that assign returned (CONTRACT).
-    const std::uint64_t j = o / Stripes;
-    const mark m = set_bits(s, stripe_of(o), j / block_bits, static_cast<word>(word{1} << (j % block_bits)));
+    const mark m = set_bit(s, o);
     if (m == mark::added) return status::ok;
     if (m == mark::passed) return status::stale;
     // Completed before: stale if the committed position has passed it.
@@ -520,8 +519,7 @@ class commit_tracker {
     s.dirty.store(0);
     for (std::size_t i = 0; i < Window; ++i) {
       if (!((snap.completed[i / 8] >> (i % 8)) & 1u)) continue;
-      const std::uint64_t j = (floor + i) / Stripes;
-      (void)set_bits(s, stripe_of(floor + i), j / block_bits, static_cast<word>(word{1} << (j % block_bits)));
+      (void)set_bit(s, floor + i);
     }
     return status::ok;
   }
@@ -598,11 +596,25 @@ class commit_tracker {
   static bool owns(const partition& s, generation g) noexcept {
     return g != 0 && g <= max_generation && s.owner.load() == (g | owned_bit);
   }
+  // Where offset o's completion bit lives: stripe, block within the stripe, bit within the slot.
+  struct bit_at {
+    std::size_t stripe;
+    std::uint64_t block;
+    word bit;
+  };
+  static constexpr bit_at bit_of(std::uint64_t o) noexcept {
+    const std::uint64_t j = o / Stripes;
+    return bit_at{stripe_of(o), j / block_bits, static_cast<word>(word{1} << (j % block_bits))};
+  }
   // Offset o's bit is set in a slot that holds its block.
   static bool marked(const partition& s, std::uint64_t o) noexcept {
-    const std::uint64_t j = o / Stripes, block = j / block_bits;
-    const word slot = s.stripes[stripe_of(o)].slots[slot_of(block)].load();
-    return tag_of(slot) == block && ((slot >> (j % block_bits)) & 1u);
+    const bit_at b = bit_of(o);
+    const word slot = s.stripes[b.stripe].slots[slot_of(b.block)].load();
+    return tag_of(slot) == b.block && (slot & b.bit) != 0;
+  }
+  static mark set_bit(partition& s, std::uint64_t o) noexcept {
+    const bit_at b = bit_of(o);
+    return set_bits(s, b.stripe, b.block, b.bit);
   }
 
   static void rewind(partition& s, std::int64_t position) noexcept {
