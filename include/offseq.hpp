@@ -3468,16 +3468,22 @@ class tracker_log {
     snap_gen_ = 0;
   }
 
-  // not_found: nothing changed, nothing written.
+  // not_found: nothing changed, nothing written. Each partition's snapshot is taken once: the
+  // search for the first change keeps it, and the record starts there (a partition before it
+  // that changes meanwhile goes in the next flush).
   template <class Journal>
   status append_changes(Journal& j, const Tracker& t) noexcept {
     last_n_ = 0;
-    bool any = false;
-    for (std::size_t p = 0; p < partitions && !any; ++p) any = !known_[p] || !same(t.snapshot(p), last_[p]);
-    if (!any) return status::not_found;
-    const status s = j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
-      std::size_t n = 0;
-      for (std::size_t p = 0; p < partitions; ++p) {
+    std::size_t first = 0;
+    window_snapshot first_snap{};
+    for (; first < partitions; ++first) {
+      first_snap = t.snapshot(first);
+      if (!known_[first] || !same(first_snap, last_[first])) break;
+    }
+    if (first == partitions) return status::not_found;
+    return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
+      std::size_t n = encode(dst, first, first_snap);
+      for (std::size_t p = first + 1; p < partitions; ++p) {
         const window_snapshot snap = t.snapshot(p);
         if (known_[p] && same(snap, last_[p])) continue;
         n += encode(dst + n, p, snap);
@@ -3485,7 +3491,6 @@ class tracker_log {
       last_n_ = n;
       return n;
     });
-    return s;
   }
 
   // After an ok sync: what the record said is what is durable.
