@@ -441,10 +441,7 @@ class consumer {
       s.parked = record{};
       ++stats_.assigns;
       if (!e && tp.err == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0) {
-        t_.restore(p, tp.offset);
-        s.generation = t_.assign(p);
-        s.anchored = true;
-        s.next_expected = tp.offset;
+        anchor(p, s, tp.offset);
         s.committed = tp.offset;
       } else {
         // No commit yet (or the lookup failed): librdkafka starts from the group's position or
@@ -627,27 +624,18 @@ class consumer {
 /// producer_id (8) | epoch (2) | first_seq (4) | last_seq (4).
 inline constexpr const char* batch_header_name = "offseq-batch";
 inline void encode_batch(const batch_header& b, unsigned char out[18]) noexcept {
-  const std::uint64_t pid = static_cast<std::uint64_t>(b.producer_id);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(pid >> (8 * i));
-  const std::uint16_t ep = static_cast<std::uint16_t>(b.epoch);
-  out[8] = static_cast<unsigned char>(ep);
-  out[9] = static_cast<unsigned char>(ep >> 8);
-  const std::uint32_t f = static_cast<std::uint32_t>(b.first_seq), l = static_cast<std::uint32_t>(b.last_seq);
-  for (int i = 0; i < 4; ++i) out[10 + i] = static_cast<unsigned char>(f >> (8 * i));
-  for (int i = 0; i < 4; ++i) out[14 + i] = static_cast<unsigned char>(l >> (8 * i));
+  offseq::detail::put_u64(out, static_cast<std::uint64_t>(b.producer_id));
+  offseq::detail::put_u16(out + 8, static_cast<std::uint16_t>(b.epoch));
+  offseq::detail::put_u32(out + 10, static_cast<std::uint32_t>(b.first_seq));
+  offseq::detail::put_u32(out + 14, static_cast<std::uint32_t>(b.last_seq));
 }
 inline bool decode_batch(const void* p, std::size_t n, batch_header& b) noexcept {
   if (p == nullptr || n != 18) return false;
   const unsigned char* c = static_cast<const unsigned char*>(p);
-  std::uint64_t pid = 0;
-  for (int i = 7; i >= 0; --i) pid = (pid << 8) | c[i];
-  std::uint32_t f = 0, l = 0;
-  for (int i = 3; i >= 0; --i) f = (f << 8) | c[10 + i];
-  for (int i = 3; i >= 0; --i) l = (l << 8) | c[14 + i];
-  b.producer_id = static_cast<std::int64_t>(pid);
-  b.epoch = static_cast<std::int16_t>(static_cast<std::uint16_t>(c[8] | (c[9] << 8)));
-  b.first_seq = static_cast<std::int32_t>(f);
-  b.last_seq = static_cast<std::int32_t>(l);
+  b.producer_id = static_cast<std::int64_t>(offseq::detail::get_u64(c));
+  b.epoch = static_cast<std::int16_t>(offseq::detail::get_u16(c + 8));
+  b.first_seq = static_cast<std::int32_t>(offseq::detail::get_u32(c + 10));
+  b.last_seq = static_cast<std::int32_t>(offseq::detail::get_u32(c + 14));
   return true;
 }
 /// The batch a forwarded message carries (false if it has none).
