@@ -3529,7 +3529,7 @@ class tracker_log {
 /// all-or-nothing under a power cut. When they do not fit one record (or more were noted than
 /// the table holds), flush compacts instead, which is all-or-nothing too (the seal).
 /// Contexts: the table's writer context (it is single-writer anyway); load at boot.
-/// sizeof = 8 * Producers + 16 (the ids noted since the last flush).
+/// sizeof = 8 * Producers + 24 (the ids noted since the last flush, their count and flags).
 template <class Table>
 class producer_log {
  public:
@@ -4003,9 +4003,7 @@ class txn_index_log {
     v(static_cast<std::uint64_t>(x.log_start()));
     v(static_cast<std::uint64_t>(x.high_watermark()));
     v(static_cast<std::uint64_t>(x.log_end()));
-    std::uint64_t open = 0;
-    x.for_each_open([&](const open_txn&) noexcept { ++open; });
-    v(open);
+    v(static_cast<std::uint64_t>(x.open_count()));
     x.for_each_open([&](const open_txn& e) noexcept {
       v(static_cast<std::uint64_t>(e.producer_id));
       v(static_cast<std::uint64_t>(e.first_offset));
@@ -4041,12 +4039,9 @@ class txn_index_log {
       const std::int64_t le = static_cast<std::int64_t>(end);
       if (e.first_offset >= le) return false;
       if (e.marker_offset == -1) {
-        std::size_t at2 = open_at;  // at most one still-open entry per producer
-        for (std::uint64_t q = 0; q < k; ++q) {
-          open_txn o{};
-          (void)read_open(p, n, at2, o);
-          if (o.marker_offset == -1 && o.producer_id == e.producer_id) return false;
-        }
+        // At most one still-open entry per producer (checked once: the apply pass follows a
+        // check pass over the same bytes).
+        if (x == nullptr && open_before(p, n, open_at, k, e.producer_id)) return false;
       } else if (e.marker_offset <= e.first_offset || e.marker_offset < static_cast<std::int64_t>(hw) ||
                  e.marker_offset >= le) {
         return false;
@@ -4066,6 +4061,17 @@ class txn_index_log {
         (void)x->restore_aborted(aborted_txn{static_cast<std::int64_t>(id), static_cast<std::int64_t>(first), prev_last});
     }
     return at == n;
+  }
+
+  // One of the first k open entries (from open_at) is still open for producer_id.
+  static bool open_before(const std::uint8_t* p, std::size_t n, std::size_t at, std::uint64_t k,
+                          std::int64_t producer_id) noexcept {
+    for (std::uint64_t q = 0; q < k; ++q) {
+      open_txn o{};
+      (void)read_open(p, n, at, o);
+      if (o.marker_offset == -1 && o.producer_id == producer_id) return true;
+    }
+    return false;
   }
 
   static bool read_open(const std::uint8_t* p, std::size_t n, std::size_t& at, open_txn& e) noexcept {

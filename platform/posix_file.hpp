@@ -37,7 +37,7 @@ class posix_file {
 
   /// Opens path (created if missing) as a storage of `size` bytes; bytes missing at the end
   /// of a new file are filled with 0xFF. invalid_argument: size not a multiple of erase_block,
-  /// or erase_block 0. io_error: the OS refused (errno() says why).
+  /// or erase_block 0. io_error: the OS refused (error() says why).
   status open(const char* path, std::size_t size, std::size_t erase_block = 4096) noexcept {
     close();
     if (erase_block == 0 || size == 0 || size % erase_block != 0) return status::invalid_argument;
