@@ -986,10 +986,19 @@ class sequence_table {
   /// f must not call a writing method of this table.
   template <class F>
   void for_each_producer(F&& f) const noexcept {
-    for (std::uint32_t i = 0; i < size_; ++i) {
-      const producer_snapshot snap = snapshot_of(i);
+    (void)for_each_producer_from(0, [&f](const producer_snapshot& snap) noexcept {
       f(snap);
-    }
+      return true;
+    });
+  }
+  /// for_each_producer from the `from`-th producer on, while f(snapshot) returns true. Returns
+  /// the index of the first producer not visited (size() once all were): writing a table out
+  /// in pieces resumes there. Indices hold while the table is not changed.
+  template <class F>
+  std::size_t for_each_producer_from(std::size_t from, F&& f) const noexcept {
+    std::uint32_t i = from < size_ ? static_cast<std::uint32_t>(from) : size_;
+    while (i < size_ && f(snapshot_of(i))) ++i;
+    return i;
   }
 
   /// Loads one producer's state (journal replay); replaces a producer with the same id.
@@ -3616,24 +3625,19 @@ class producer_log {
     snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
     const std::size_t total = t.size();
     for (std::size_t done = 0; done < total;) {
-      std::size_t taken = 0;
+      std::size_t next = done;
       const status s = j.append_with(type, [&](std::uint8_t* dst, std::size_t cap) noexcept {
-        std::size_t n = 0, i = 0;
-        bool full = false;
-        t.for_each_producer([&](const producer_snapshot& ps) noexcept {
-          if (i++ < done || full) return;
-          if (cap - n < entry_bytes(ps)) {
-            full = true;
-            return;
-          }
+        std::size_t n = 0;
+        next = t.for_each_producer_from(done, [&](const producer_snapshot& ps) noexcept {
+          if (cap - n < entry_bytes(ps)) return false;  // the next record takes it
           n += encode(dst + n, ps);
-          ++taken;
+          return true;
         });
         return n;
       });
       if (s != status::ok) return s;
-      if (taken == 0) return status::invalid_state;  // unreachable: MaxPayload >= max_entry_bytes
-      done += taken;
+      if (next == done) return status::invalid_state;  // unreachable: MaxPayload >= max_entry_bytes
+      done = next;
     }
     return status::ok;
   }

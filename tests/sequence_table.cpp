@@ -870,3 +870,26 @@ TEST_CASE("randomized: every sequence of operations matches a reference model") 
   SUBCASE("7 producers, History 3, strict") { run_random<7, 3, true>(3, 50000 * random_scale); }
   SUBCASE("64 producers, History 5") { run_random<64, 5, false>(4, 50000 * random_scale); }
 }
+
+TEST_CASE("for_each_producer_from: resumes at an index, stops when f says so, returns where it stopped") {
+  table t;
+  for (std::int64_t pid = 1; pid <= 5; ++pid) REQUIRE(t.admit(bh(pid, 0, 0, 0), pid, 1).code == status::ok);
+  std::vector<std::int64_t> all, pieces;
+  t.for_each_producer([&](const table::producer_snapshot& s) { all.push_back(s.producer_id); });
+  REQUIRE(all.size() == 5);
+  // Two at a time, as producer_log writes a table that does not fit one record.
+  std::size_t at = 0;
+  for (int round = 0; at < t.size() && round < 10; ++round) {
+    std::size_t taken = 0;
+    at = t.for_each_producer_from(at, [&](const table::producer_snapshot& s) {
+      if (taken == 2) return false;
+      pieces.push_back(s.producer_id);
+      ++taken;
+      return true;
+    });
+  }
+  CHECK(pieces == all);
+  CHECK(at == 5);
+  CHECK(t.for_each_producer_from(5, [](const table::producer_snapshot&) { return true; }) == 5);
+  CHECK(t.for_each_producer_from(99, [](const table::producer_snapshot&) { return true; }) == 5);
+}

@@ -23,6 +23,7 @@ std::int64_t exercise(T& t) {
   typename T::producer_snapshot snap{};
   (void)t.find(1, snap);
   t.for_each_producer([&](const typename T::producer_snapshot& s) { sum += s.producer_id + s.count; });
+  sum += static_cast<std::int64_t>(t.for_each_producer_from(1, [&](const typename T::producer_snapshot& s) { return s.count > 0; }));
   (void)t.restore_producer(snap);
   sum += static_cast<std::int64_t>(t.expire(200, 50));
   sum += static_cast<std::int64_t>(t.expire(300, 50, [](std::int64_t id) { return id == 2; }));
