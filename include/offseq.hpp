@@ -3538,7 +3538,8 @@ class tracker_log {
 /// all-or-nothing under a power cut. When they do not fit one record (or more were noted than
 /// the table holds), flush compacts instead, which is all-or-nothing too (the seal).
 /// Contexts: the table's writer context (it is single-writer anyway); load at boot.
-/// sizeof = 8 * Producers + 24 (the ids noted since the last flush, their count and flags).
+/// sizeof = 8 * Producers + 8 * ceil(index_slots / 64) + 24 (the ids noted since the last flush,
+/// a filter over them, their count and flags; index_slots: the table's).
 template <class Table>
 class producer_log {
  public:
@@ -3588,12 +3589,19 @@ class producer_log {
   /// O(producers noted since the last flush).
   void note(std::int64_t producer_id) noexcept {
     if (producer_id < 0) return;
-    for (std::size_t i = noted_; i-- > 0;)
-      if (ids_[i] == producer_id) return;
+    // A clear filter bit (one per index word of the table, by the table's own hash) means "not
+    // noted yet": only a hit scans the noted ids, so an admit does not walk them all.
+    const std::size_t bit = Table::home_slot(producer_id);
+    std::uint64_t& word = filter_[bit / 64];
+    const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+    if (word & mask)
+      for (std::size_t i = noted_; i-- > 0;)
+        if (ids_[i] == producer_id) return;
     if (noted_ == capacity) {
       overflow_ = true;  // the next flush compacts: a snapshot covers every producer
       return;
     }
+    word |= mask;
     ids_[noted_++] = producer_id;
   }
   /// Producers noted since the last ok flush (capacity + 1 once more were noted).
@@ -3662,6 +3670,7 @@ class producer_log {
     if (s != status::ok) return s;
     noted_ = 0;
     overflow_ = false;
+    for (auto& w : filter_) w = 0;
     return status::ok;
   }
   /// flush() for a journal that holds only this table.
@@ -3764,6 +3773,7 @@ class producer_log {
   }
 
   std::int64_t ids_[capacity]{};
+  std::uint64_t filter_[(Table::index_slots + 63) / 64]{};
   std::size_t noted_ = 0;
   std::uint64_t snap_gen_ = 0;
   bool overflow_ = false;

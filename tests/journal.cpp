@@ -1268,3 +1268,23 @@ TEST_CASE("tracker_log: a malformed record is corrupt and changes nothing") {
   CHECK(t.committed(0) == 7);
   CHECK(t.is_completed(1, tracker::max_position - 1));
 }
+
+TEST_CASE("producer_log: note counts each producer once, also ids that share the filter's bit") {
+  // Ids whose home index word (the filter bit) is the same as id 1's, and ids that differ.
+  std::vector<std::int64_t> ids{1};
+  for (std::int64_t id = 2; ids.size() < 3 && id < 100000; ++id)
+    if (table::home_slot(id) == table::home_slot(1)) ids.push_back(id);
+  REQUIRE(ids.size() == 3);
+  for (std::int64_t id = 2; ids.size() < table::capacity; ++id)
+    if (table::home_slot(id) != table::home_slot(1)) ids.push_back(id);
+  plog pl;
+  for (int round = 0; round < 3; ++round)
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      pl.note(ids[i]);
+      CHECK(pl.changed() == (round == 0 ? i + 1 : ids.size()));
+    }
+  pl.note(-1);  // not a producer
+  CHECK(pl.changed() == ids.size());
+  pl.note(1000001);  // one more than the table holds: the next flush compacts
+  CHECK(pl.changed() == table::capacity + 1);
+}
