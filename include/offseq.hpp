@@ -2758,12 +2758,8 @@ class journal {
   /// formatted: call format()); io_error; invalid_argument (bad geometry).
   template <class Visitor>
   status open(Visitor&& visit) noexcept {
-    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
-      auto* f = &visit;  // a function: refer to a pointer object instead
-      return open_with(visitor_of(f));
-    } else {
-      return open_with(visitor_of(visit));
-    }
+    held_visitor<Visitor> v = static_cast<Visitor&&>(visit);
+    return open_with(visitor_of(v));
   }
 
   /// Visits the active area's user/engine records in order: visit(type, payload, n), which
@@ -2772,12 +2768,8 @@ class journal {
   /// ok at the end or at a torn tail; corrupt at damage (the records before were visited).
   template <class Visitor>
   status replay(Visitor&& visit) noexcept {
-    if constexpr (std::is_function<std::remove_reference_t<Visitor>>::value) {
-      auto* f = &visit;
-      return replay_with(visitor_of(f));
-    } else {
-      return replay_with(visitor_of(visit));
-    }
+    held_visitor<Visitor> v = static_cast<Visitor&&>(visit);
+    return replay_with(visitor_of(v));
   }
 
   /// Appends one record (not yet durable: call sync()). type 0x00..0xEF, n <= MaxPayload.
@@ -2877,6 +2869,11 @@ class journal {
   static status visit_thunk(void* c, std::uint8_t type, const std::uint8_t* p, std::size_t n) noexcept {
     return call(*static_cast<Visitor*>(c), type, p, n);
   }
+  // How open()/replay() hold their visitor for visitor_of: a function by a pointer object (a
+  // visitor_ref points at an object), anything else by reference.
+  template <class Visitor>
+  using held_visitor = std::conditional_t<std::is_function<std::remove_reference_t<Visitor>>::value,
+                                          std::remove_reference_t<Visitor>*, Visitor&&>;
   // One thunk per visitor type, shared by open() and replay().
   template <class Visitor>
   static visitor_ref visitor_of(Visitor& v) noexcept {

@@ -101,8 +101,12 @@ int journal_mixed_exercise() {
   return static_cast<int>(pl.changed());
 }
 
+// A plain function as the visitor (held through a pointer object inside the journal).
+offseq::status visit_fn(std::uint8_t, const std::uint8_t*, std::size_t) noexcept { return offseq::status::ok; }
+
 int journal_exercise() {
   int n = 0;
+  (void)j.replay(visit_fn);
   auto count = [&n](std::uint8_t, const std::uint8_t*, std::size_t) noexcept { ++n; };
   if (j.open(count) == offseq::status::not_found) (void)j.format();
   const std::uint8_t payload[4] = {1, 2, 3, 4};
