@@ -829,6 +829,7 @@ constexpr std::int32_t sequence_add(std::int32_t seq, std::int32_t n) noexcept {
 }
 
 namespace detail {
+constexpr std::size_t round_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) / a * a; }
 constexpr std::size_t bit_ceil(std::size_t v) noexcept {
   std::size_t p = 1;
   while (p < v) p <<= 1;
@@ -1056,7 +1057,7 @@ class sequence_table {
   // Hot slots start on a cache line when they fill whole lines (History = 5 on a 64-byte line):
   // an admit then touches one line of them, not two.
   static constexpr std::size_t hot_align =
-      OFFSEQ_CACHE_LINE > 0 && sizeof(hot) % (OFFSEQ_CACHE_LINE > 0 ? OFFSEQ_CACHE_LINE : 1) == 0 ? OFFSEQ_CACHE_LINE : 8;
+      detail::cache_align > 1 && sizeof(hot) % detail::cache_align == 0 ? detail::cache_align : 8;
 
   static constexpr unsigned entry_bits = detail::bit_width(Producers);  // holds pool position + 1
   static constexpr std::uint32_t entry_mask = (std::uint32_t{1} << entry_bits) - 1;
@@ -1184,7 +1185,7 @@ class sequence_table {
   void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b, now_ms, w) : w.slot);
+    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b.producer_id, b.epoch, now_ms, w) : w.slot);
   }
 
   // Stores an accepted batch as producer i's newest.
@@ -1202,12 +1203,12 @@ class sequence_table {
 
   // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
   // maybeUpdateProducerEpoch), ready for its first batch.
-  OFFSEQ_COLD std::uint32_t start_epoch(const batch_header& b, std::uint64_t now_ms, where w) noexcept {
+  OFFSEQ_COLD std::uint32_t start_epoch(std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms, where w) noexcept {
     if (!w.found) {
-      (void)insert(w, b.producer_id, b.epoch, now_ms);
+      (void)insert(w, producer_id, epoch, now_ms);
       return size_ - 1;
     }
-    reset_history(hot_[w.slot], b.epoch);
+    reset_history(hot_[w.slot], epoch);
     return w.slot;
   }
 
@@ -1288,7 +1289,7 @@ class sequence_table {
  public:
   /// sizeof(sequence_table) per the formula in the section comment.
   static constexpr std::size_t footprint =
-      (Producers * (sizeof(hot) + sizeof(cold)) + 4 * (index_slots + 1) + hot_align - 1) / hot_align * hot_align;
+      detail::round_up(Producers * (sizeof(hot) + sizeof(cold)) + 4 * (index_slots + 1), hot_align);
 };
 
 // ============================================================================================
@@ -1416,7 +1417,6 @@ constexpr std::size_t txn_strlen(const char* s) noexcept {
   while (s[n] != '\0') ++n;
   return n;
 }
-constexpr std::size_t round_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) / a * a; }
 
 template <class H, class = void>
 struct hooks_async_log : std::false_type {};
