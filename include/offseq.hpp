@@ -1530,7 +1530,10 @@ class txn_coordinator {
   static_assert(sizeof(log_record) == record_size, "offseq: txn_log_record layout differs from its formula");
   static_assert(std::is_trivially_copyable<log_record>::value, "offseq: txn_log_record must be plain data");
 
-  constexpr explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
+  // Not constexpr on purpose: a constant-initialized global coordinator (non-zero hooks pointer
+  // and config) went to .data, its whole image stored in flash (1,136 bytes for <4,4,2,16>,
+  // growing with every slot). Initialized at startup it lives in .bss for ~100 bytes of code.
+  explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
       : hooks_(&hooks), config_(config) {}
 
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
