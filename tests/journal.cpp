@@ -341,21 +341,32 @@ TEST_CASE("§5.3 a power cut at any byte of any write loses nothing a completed 
   CHECK(tested * cut_step > 3000);
 }
 
-TEST_CASE("damage: a bit flip in the middle is corrupt, every record before it is kept") {
-  sim_flash clean(8192, 1024, 4);
+// A formatted small journal holding `count` synced records of up to 40 bytes, with the
+// offset each one was written at.
+struct synced_records {
+  sim_flash flash{8192, 1024, 4};
   std::vector<record> all;
   std::vector<std::size_t> offsets;
-  {
-    small_journal j(clean);
-    REQUIRE(j.format() == status::ok);
-    for (std::uint32_t i = 0; i < 12; ++i) {
-      const record r = make_record(i, 40);
-      offsets.push_back(j.append_offset());
-      REQUIRE(j.append(r.type, r.data.data(), r.data.size()) == status::ok);
-      all.push_back(r);
-    }
-    REQUIRE(j.sync() == status::ok);
+};
+synced_records write_synced(std::uint32_t count) {
+  synced_records w;
+  small_journal j(w.flash);
+  REQUIRE(j.format() == status::ok);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const record r = make_record(i, 40);
+    w.offsets.push_back(j.append_offset());
+    REQUIRE(j.append(r.type, r.data.data(), r.data.size()) == status::ok);
+    w.all.push_back(r);
   }
+  REQUIRE(j.sync() == status::ok);
+  return w;
+}
+
+TEST_CASE("damage: a bit flip in the middle is corrupt, every record before it is kept") {
+  const synced_records w = write_synced(12);
+  const sim_flash& clean = w.flash;
+  const std::vector<record>& all = w.all;
+  const std::vector<std::size_t>& offsets = w.offsets;
   std::mt19937 rng(7);
   for (std::size_t k = 0; k + 1 < offsets.size(); ++k) {  // the last one would be a torn tail
     for (int trial = 0; trial < 8; ++trial) {
@@ -384,20 +395,10 @@ TEST_CASE("damage: a bit flip in the middle is corrupt, every record before it i
 }
 
 TEST_CASE("damage: truncated storage is corrupt from the missing bytes on, the rest kept") {
-  sim_flash clean(8192, 1024, 4);
-  std::vector<record> all;
-  std::vector<std::size_t> offsets;
-  {
-    small_journal j(clean);
-    REQUIRE(j.format() == status::ok);
-    for (std::uint32_t i = 0; i < 10; ++i) {
-      const record r = make_record(i, 40);
-      offsets.push_back(j.append_offset());
-      REQUIRE(j.append(r.type, r.data.data(), r.data.size()) == status::ok);
-      all.push_back(r);
-    }
-    REQUIRE(j.sync() == status::ok);
-  }
+  const synced_records w = write_synced(10);
+  const sim_flash& clean = w.flash;
+  const std::vector<record>& all = w.all;
+  const std::vector<std::size_t>& offsets = w.offsets;
   for (std::size_t k = 0; k < offsets.size(); ++k) {
     sim_flash f = clean;
     f.truncate(offsets[k] + 5);
