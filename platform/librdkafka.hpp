@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -677,7 +678,8 @@ class gateway {
   /// Durable write of one producer's state after it changed (the journal; the partition's
   /// table is passed for writers that snapshot it, such as producer_journal). A failure keeps the
   /// device's ack back (it retries; the in-memory table answers duplicate) and marks the
-  /// partition for recover().
+  /// partition for recover(): the next submit() to it (or recover()) persists the producer again
+  /// before anything is answered from the table.
   using persist_fn = std::function<status(std::int32_t, const Table&, const producer_snapshot&)>;
 
   gateway(gateway_config cfg, ack_fn ack, persist_fn persist = {})
@@ -685,6 +687,7 @@ class gateway {
     for (std::int32_t p = 0; p < cfg_.partitions; ++p) tables_.emplace_back(new Table());
     scan_from_.assign(static_cast<std::size_t>(cfg_.partitions), 0);
     uncertain_.assign(static_cast<std::size_t>(cfg_.partitions), false);
+    unpersisted_.resize(static_cast<std::size_t>(cfg_.partitions));
   }
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
@@ -791,7 +794,11 @@ class gateway {
 
   /// Boot, after restore(): reads every partition from scan_from to its end and admits the
   /// batches found there (forwarded before a crash, recorded or not). Call before submit().
+  /// A failure (Kafka, or persist of what was found) is returned; the partitions not recovered
+  /// stay marked, so the next recover() or submit() to them reads them again.
   status recover(std::uint64_t now_ms) {
+    // Marked first: a failure on one partition must not leave the later ones open to submit().
+    uncertain_.assign(uncertain_.size(), true);
     for (std::int32_t p = 0; p < cfg_.partitions; ++p) {
       const status st = recover_partition(p, now_ms);
       if (st != status::ok) return st;
@@ -856,10 +863,14 @@ class gateway {
       t.find(f->b.producer_id, snap);
       const status st = persist_(f->partition, t, snap);
       if (st != status::ok) {
-        uncertain_[p] = true;  // a restart before the next persist must rescan from here
+        // A restart before the next persist must rescan from here; recover_partition persists
+        // the producer (the rescan alone would find its batch duplicate and skip it).
+        uncertain_[p] = true;
+        unpersisted_[p].insert(f->b.producer_id);
         ack_(f->b, verdict{st, -1, -1});
         return;
       }
+      unpersisted_[p].erase(f->b.producer_id);
     }
     ++stats_.acked;
     ack_(f->b, verdict{status::ok, m->offset, -1});
@@ -911,11 +922,7 @@ class gateway {
           if (batch_of(m, b) && partition_of(b.producer_id) == p &&
               t.admit(b, m->offset, now_ms).code == status::ok) {
             ++stats_.recovered;
-            if (persist_) {
-              producer_snapshot snap;
-              t.find(b.producer_id, snap);
-              persist_(p, t, snap);
-            }
+            if (persist_) unpersisted_[static_cast<std::size_t>(p)].insert(b.producer_id);
           }
           next = m->offset + 1;
         }
@@ -923,8 +930,30 @@ class gateway {
       }
       rd_kafka_assign(rk, nullptr);
     }
+    // Persisted once per producer after the scan, from a set that outlives a failed attempt: a
+    // retry finds the admitted batches duplicate in the table, so only this set still knows they
+    // are not durable. Until all are persisted the partition stays uncertain and scan_from stays,
+    // so the next submit() or recover() runs this again (as on_delivery's failure does).
+    const status st = persist_unpersisted(p);
+    if (st != status::ok) return st;
     scan_from_[static_cast<std::size_t>(p)] = hi;
     uncertain_[static_cast<std::size_t>(p)] = false;
+    return status::ok;
+  }
+
+  // Persists partition p's producers in unpersisted_, each dropped from it once durable; stops at
+  // the first failure and returns it.
+  status persist_unpersisted(std::int32_t p) {
+    std::set<std::int64_t>& ids = unpersisted_[static_cast<std::size_t>(p)];
+    const Table& t = *tables_[static_cast<std::size_t>(p)];
+    while (!ids.empty()) {
+      producer_snapshot snap;
+      if (t.find(*ids.begin(), snap) == status::ok) {  // not found: no state left to persist
+        const status st = persist_(p, t, snap);
+        if (st != status::ok) return st;
+      }
+      ids.erase(ids.begin());
+    }
     return status::ok;
   }
 
@@ -934,6 +963,7 @@ class gateway {
   std::vector<std::unique_ptr<Table>> tables_;
   std::vector<std::int64_t> scan_from_;
   std::vector<bool> uncertain_;
+  std::vector<std::set<std::int64_t>> unpersisted_;  ///< in the table, not yet through persist_
   std::map<std::int64_t, in_flight*> inflight_;
   std::map<std::size_t, std::size_t> new_in_flight_;
   rd_kafka_t* rk_ = nullptr;

@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 
 #include <sim_flash.hpp>
 
@@ -279,4 +280,132 @@ TEST_CASE("gateway: out of order, an older epoch, a second batch in flight and b
   REQUIRE(gw.flush(5000) == status::ok);
   CHECK(cl.read_all("out", 0).size() == 2);  // b0 and the epoch-1 batch, nothing else
   CHECK(gw.stats().forwarded == 2);
+}
+
+namespace {
+// A persist_fn's store (what a journal would hold): answers io_error to the first `fail`
+// calls, then keeps each producer's latest snapshot.
+struct failing_store {
+  int fail = 0, calls = 0;
+  std::map<std::int64_t, table_t::producer_snapshot> saved;
+  gateway_t::persist_fn fn() {
+    return [this](std::int32_t, const table_t&, const table_t::producer_snapshot& s) {
+      ++calls;
+      if (fail > 0) {
+        --fail;
+        return status::io_error;
+      }
+      saved[s.producer_id] = s;
+      return status::ok;
+    };
+  }
+  // The newest batch persisted for a producer, "first-last@offset" (readable when a CHECK fails).
+  std::string last(std::int64_t pid) const {
+    const auto it = saved.find(pid);
+    if (it == saved.end() || it->second.count == 0) return "none";
+    const auto& e = it->second.batches[it->second.count - 1];
+    return batch(e.first_seq, e.last_seq, e.base_offset);
+  }
+  static std::string batch(std::int32_t first, std::int32_t last, std::int64_t offset) {
+    return std::to_string(first) + "-" + std::to_string(last) + "@" + std::to_string(offset);
+  }
+};
+
+// Submits b and serves delivery reports until its ack; returns that ack.
+offseq::verdict submit_acked(gateway_t& gw, std::vector<std::pair<offseq::batch_header, offseq::verdict>>& acks,
+                             const offseq::batch_header& b) {
+  const std::size_t before = acks.size();
+  const char x[] = "x";
+  REQUIRE(gw.submit(b, x, 1, kafka::detail::now_ms()).code == status::ok);
+  REQUIRE(run_until([&] {
+    gw.poll(10);
+    return acks.size() > before;
+  }, 10));
+  return acks.back().second;
+}
+}  // namespace
+
+TEST_CASE("gateway: a persist failure during recovery is returned and the partition recovered again; retries answer duplicate at the original offset") {
+  mock::cluster cl;
+  cl.create_topic("out", 2);
+  std::vector<std::pair<offseq::batch_header, offseq::verdict>> acks;
+  auto on_ack = [&](const offseq::batch_header& b, const offseq::verdict& v) { acks.push_back({b, v}); };
+  // Device 8 (partition 0) sends two batches, device 7 (partition 1) one; the gateway forwarding
+  // them journals nothing, as if it crashed before every persist.
+  const offseq::batch_header a{8, 0, 0, 1}, b{8, 0, 2, 3}, c{7, 0, 0, 0};
+  std::int64_t at_a = -1, at_b = -1, at_c = -1;
+  {
+    gateway_t gw({cl.brokers, "out", 2, 30000, 5000, mock::quiet()}, on_ack);
+    REQUIRE(gw.start() == status::ok);
+    at_a = submit_acked(gw, acks, a).offset;
+    at_b = submit_acked(gw, acks, b).offset;
+    at_c = submit_acked(gw, acks, c).offset;
+    REQUIRE(at_b == at_a + 1);
+    REQUIRE(at_c == 0);
+  }
+  failing_store store;
+  store.fail = 2;
+  gateway_t gw({cl.brokers, "out", 2, 30000, 5000, mock::quiet()}, on_ack, store.fn());
+  REQUIRE(gw.start() == status::ok);
+  const char x[] = "x";
+  // Partition 0's persist fails: recover() says so, and partition 1 is not left open either.
+  CHECK(gw.recover(kafka::detail::now_ms()) == status::io_error);
+  CHECK(gw.stats().recovered == 2);
+  CHECK(store.saved.empty());
+  // Device 7's retry of c: partition 1 is recovered first, and its persist fails too.
+  CHECK(gw.submit(c, x, 1, kafka::detail::now_ms()).code == status::io_error);
+  CHECK(store.saved.empty());
+  // The next retry: the rescan finds c duplicate in the table, and the producer is persisted
+  // all the same before the answer.
+  offseq::verdict v = gw.submit(c, x, 1, kafka::detail::now_ms());
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == at_c);
+  CHECK(store.last(7) == failing_store::batch(0, 0, at_c));
+  // Device 8's retry of b recovers partition 0 (rescan + persist) and answers from the table.
+  v = gw.submit(b, x, 1, kafka::detail::now_ms());
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == at_b);
+  CHECK(store.last(8) == failing_store::batch(2, 3, at_b));
+  REQUIRE(store.saved.count(8) == 1);
+  CHECK(store.saved[8].count == 2);  // a and b
+  CHECK(store.saved[8].batches[0].base_offset == at_a);
+  CHECK(store.calls == 4);  // 2 failed, then 7 and 8 once each
+  CHECK(gw.stats().recovered == 3);  // the rescans admitted nothing twice
+  // Recovered: a retry of a is answered from the table without another scan or persist.
+  v = gw.submit(a, x, 1, kafka::detail::now_ms());
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == at_a);
+  CHECK(store.calls == 4);
+  // Device 8 carries on.
+  const offseq::verdict d = submit_acked(gw, acks, offseq::batch_header{8, 0, 4, 4});
+  REQUIRE(d.code == status::ok);
+  CHECK(store.last(8) == failing_store::batch(4, 4, d.offset));
+  REQUIRE(gw.flush(5000) == status::ok);
+  CHECK(gw.stats().forwarded == 1);
+  CHECK(cl.read_all("out", 0).size() == 3);
+  CHECK(cl.read_all("out", 1).size() == 1);
+}
+
+TEST_CASE("gateway: a persist failure after Kafka's ack holds the device's ack back; its retry persists the producer before answering duplicate") {
+  mock::cluster cl;
+  cl.create_topic("out", 1);
+  std::vector<std::pair<offseq::batch_header, offseq::verdict>> acks;
+  failing_store store;
+  store.fail = 1;
+  gateway_t gw({cl.brokers, "out", 1, 30000, 5000, mock::quiet()},
+               [&](const offseq::batch_header& b, const offseq::verdict& v) { acks.push_back({b, v}); }, store.fn());
+  REQUIRE(gw.start() == status::ok);
+  const offseq::batch_header b{7, 0, 0, 2};
+  CHECK(submit_acked(gw, acks, b).code == status::io_error);  // in Kafka, not durable: no ack
+  CHECK(store.saved.empty());
+  const auto in_kafka = cl.read_all("out", 0);
+  REQUIRE(in_kafka.size() == 1);
+  const char x[] = "x";
+  const offseq::verdict v = gw.submit(b, x, 1, kafka::detail::now_ms());
+  CHECK(v.code == status::duplicate);
+  CHECK(v.offset == in_kafka[0].offset);
+  CHECK(store.last(7) == failing_store::batch(0, 2, in_kafka[0].offset));
+  CHECK(store.calls == 2);
+  REQUIRE(gw.flush(5000) == status::ok);
+  CHECK(gw.stats().forwarded == 1);
 }
