@@ -1,0 +1,807 @@
+// Conformance suite written from /work/shared/design/CONTRACT.md and SEMANTICS.md alone, as an
+// outside team would: only names, signatures, template parameters and defaults the contract
+// spells, and only behaviour the texts state. "C:" cites CONTRACT.md, "S:" SEMANTICS.md.
+// A check that the header does not meet is kept, marked MISMATCH, and compiled out.
+#include <doctest/doctest.h>
+
+#include <offseq.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// ------------------------------------------------------------------ compile-time promises
+// C: Shape — version macros exist and are usable in the preprocessor.
+#if !defined(OFFSEQ_VERSION_MAJOR) || !defined(OFFSEQ_VERSION_MINOR) || !defined(OFFSEQ_VERSION_PATCH)
+#error "CONTRACT.md Shape: version macros missing"
+#endif
+#if OFFSEQ_VERSION_MAJOR < 0 || OFFSEQ_VERSION_MINOR < 0 || OFFSEQ_VERSION_PATCH < 0
+#error "CONTRACT.md Shape: version macros are not non-negative integers"
+#endif
+
+namespace contract_probe {
+// C: Transactions / Persistence — the templates exist under these names.
+using offseq::journal;
+using offseq::txn_coordinator;
+using offseq::txn_index;
+}  // namespace contract_probe
+
+namespace {
+using offseq::status;
+using offseq::txn_state;
+
+// C: Status — `enum class status : std::uint8_t`, enumerators in the order written.
+static_assert(std::is_enum<status>::value, "status is an enum");
+static_assert(!std::is_convertible<status, int>::value, "status is an enum class");
+static_assert(std::is_same<std::underlying_type<status>::type, std::uint8_t>::value, "status : std::uint8_t");
+constexpr status all_status[] = {
+    status::ok,           status::stale,          status::fenced,        status::duplicate,
+    status::out_of_order, status::unknown_producer, status::window_full, status::table_full,
+    status::invalid_state, status::concurrent_transactions, status::invalid_argument,
+    status::not_found,    status::io_error,       status::corrupt};
+constexpr const char* all_status_names[] = {
+    "ok",           "stale",          "fenced",        "duplicate",
+    "out_of_order", "unknown_producer", "window_full", "table_full",
+    "invalid_state", "concurrent_transactions", "invalid_argument",
+    "not_found",    "io_error",       "corrupt"};
+static_assert(static_cast<std::uint8_t>(status::ok) == 0 && static_cast<std::uint8_t>(status::corrupt) == 13,
+              "C: Status — enumerators numbered in the order written (implicit values)");
+// C: Status — `const char* to_string(status) noexcept`.
+static_assert(std::is_same<decltype(offseq::to_string(status::ok)), const char*>::value, "to_string(status) -> const char*");
+static_assert(noexcept(offseq::to_string(status::ok)), "to_string(status) noexcept");
+
+// C: Transactions — `enum class txn_state : std::uint8_t`, values 0..7 = Kafka's ids in this order.
+static_assert(std::is_same<std::underlying_type<txn_state>::type, std::uint8_t>::value, "txn_state : std::uint8_t");
+static_assert(static_cast<int>(txn_state::empty) == 0 && static_cast<int>(txn_state::ongoing) == 1 &&
+                  static_cast<int>(txn_state::prepare_commit) == 2 && static_cast<int>(txn_state::prepare_abort) == 3 &&
+                  static_cast<int>(txn_state::complete_commit) == 4 && static_cast<int>(txn_state::complete_abort) == 5 &&
+                  static_cast<int>(txn_state::dead) == 6 && static_cast<int>(txn_state::prepare_epoch_fence) == 7,
+              "C: Transactions — txn_state values are Kafka's TransactionState ids");
+static_assert(std::is_same<decltype(offseq::to_string(txn_state::empty)), const char*>::value, "to_string(txn_state)");
+static_assert(noexcept(offseq::to_string(txn_state::empty)), "to_string(txn_state) noexcept");
+static_assert(noexcept(offseq::is_valid_transition(txn_state::empty, txn_state::ongoing)), "is_valid_transition noexcept");
+static_assert(std::is_same<decltype(offseq::is_valid_transition(txn_state::empty, txn_state::empty)), bool>::value,
+              "is_valid_transition -> bool");
+
+// S: §3 — the classic table, as a constexpr function checked over all 64 pairs at compile time.
+constexpr bool table_says(txn_state from, txn_state to) {
+  using s = txn_state;
+  switch (to) {
+    case s::empty: return from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::ongoing:
+      return from == s::ongoing || from == s::empty || from == s::complete_commit || from == s::complete_abort;
+    case s::prepare_commit: return from == s::ongoing;
+    case s::prepare_abort: return from == s::ongoing || from == s::prepare_epoch_fence;
+    case s::complete_commit: return from == s::prepare_commit;
+    case s::complete_abort: return from == s::prepare_abort;
+    case s::dead: return from == s::empty || from == s::complete_abort || from == s::complete_commit;
+    case s::prepare_epoch_fence: return from == s::ongoing;
+  }
+  return false;
+}
+constexpr bool whole_table_matches() {
+  for (int f = 0; f < 8; ++f)
+    for (int t = 0; t < 8; ++t)
+      if (offseq::is_valid_transition(static_cast<txn_state>(f), static_cast<txn_state>(t)) !=
+          table_says(static_cast<txn_state>(f), static_cast<txn_state>(t)))
+        return false;
+  return true;
+}
+static_assert(whole_table_matches(), "S: §3 — is_valid_transition is exactly Kafka's classic table (constexpr)");
+
+// C: Commit tracker — template parameters and their defaults, the generation type.
+using tracker = offseq::commit_tracker<4>;
+static_assert(std::is_same<tracker, offseq::commit_tracker<4, 64, offseq::atomic_sync>>::value,
+              "C: commit_tracker<Partitions, Window = 64, Sync = offseq::atomic_sync>");
+static_assert(std::is_same<tracker::generation, std::uint32_t>::value, "C: using generation = std::uint32_t");
+// C: Shape — usable as a static or stack object; sizeof a compile-time function of the arguments.
+static_assert(std::is_default_constructible<tracker>::value, "commit_tracker default-constructible");
+constexpr std::size_t tracker_size = sizeof(offseq::commit_tracker<4>);
+constexpr std::size_t tracker_size_big = sizeof(offseq::commit_tracker<16, 128>);
+static_assert(tracker_size > 0 && tracker_size_big > 0, "sizeof is a compile-time constant");
+
+// C: every operation listed is noexcept, with the return types spelled.
+template <class T>
+constexpr bool tracker_signatures() {
+  T* t = nullptr;
+  const T* ct = nullptr;
+  typename T::generation g{};
+  static_assert(noexcept(t->restore(std::size_t{0}, std::int64_t{0})), "restore noexcept");
+  static_assert(noexcept(t->assign(std::size_t{0})), "assign noexcept");
+  static_assert(std::is_same<decltype(t->assign(std::size_t{0})), typename T::generation>::value, "assign -> generation");
+  static_assert(noexcept(t->commit(std::size_t{0}, std::int64_t{0}, g)), "commit noexcept");
+  static_assert(std::is_same<decltype(t->commit(std::size_t{0}, std::int64_t{0}, g)), status>::value, "commit -> status");
+  static_assert(noexcept(t->complete(std::size_t{0}, std::int64_t{0}, g)), "complete noexcept");
+  static_assert(std::is_same<decltype(t->complete(std::size_t{0}, std::int64_t{0}, g)), status>::value, "complete -> status");
+  static_assert(noexcept(t->complete_range(std::size_t{0}, std::int64_t{0}, std::int64_t{0}, g)), "complete_range noexcept");
+  static_assert(std::is_same<decltype(t->complete_range(std::size_t{0}, std::int64_t{0}, std::int64_t{0}, g)), status>::value,
+                "complete_range -> status");
+  static_assert(noexcept(t->revoke(std::size_t{0})), "revoke noexcept");
+  static_assert(noexcept(ct->is_completed(std::size_t{0}, std::int64_t{0})), "is_completed const noexcept");
+  static_assert(std::is_same<decltype(ct->is_completed(std::size_t{0}, std::int64_t{0})), bool>::value, "is_completed -> bool");
+  static_assert(noexcept(ct->committed(std::size_t{0})), "committed const noexcept");
+  static_assert(std::is_same<decltype(ct->committed(std::size_t{0})), std::int64_t>::value, "committed -> std::int64_t");
+  static_assert(noexcept(t->reset(std::size_t{0}, std::int64_t{0})), "reset noexcept");
+  static_assert(std::is_same<decltype(t->reset(std::size_t{0}, std::int64_t{0})), status>::value, "reset -> status");
+  auto bool_sink = [](std::size_t, std::int64_t) { return true; };
+  auto void_sink = [](std::size_t, std::int64_t) {};
+  static_assert(noexcept(t->drain(bool_sink)), "drain noexcept");
+  static_assert(std::is_same<decltype(t->drain(bool_sink)), std::size_t>::value, "drain -> std::size_t");
+  static_assert(std::is_same<decltype(t->drain(void_sink)), std::size_t>::value, "drain(void sink) -> std::size_t");
+  return true;
+}
+static_assert(tracker_signatures<tracker>(), "");
+
+// C: Sync — `offseq::critical_section_sync<Guard>` with an RAII Guard from the platform.
+std::mutex guard_mutex;  // stands in for "mask interrupts": a test-side global is fine
+struct test_guard {
+  test_guard() { guard_mutex.lock(); }
+  ~test_guard() { guard_mutex.unlock(); }
+  test_guard(const test_guard&) = delete;
+  test_guard& operator=(const test_guard&) = delete;
+};
+using cs_tracker = offseq::commit_tracker<2, 64, offseq::critical_section_sync<test_guard>>;
+static_assert(tracker_signatures<cs_tracker>(), "");
+
+// C: Sequence table — the structs as spelled (aggregates, field types) and the defaults.
+static_assert(std::is_same<decltype(offseq::batch_header::producer_id), std::int64_t>::value, "");
+static_assert(std::is_same<decltype(offseq::batch_header::epoch), std::int16_t>::value, "");
+static_assert(std::is_same<decltype(offseq::batch_header::first_seq), std::int32_t>::value, "");
+static_assert(std::is_same<decltype(offseq::batch_header::last_seq), std::int32_t>::value, "");
+static_assert(std::is_same<decltype(offseq::verdict::code), status>::value, "");
+static_assert(std::is_same<decltype(offseq::verdict::offset), std::int64_t>::value, "");
+static_assert(std::is_same<decltype(offseq::verdict::expected_seq), std::int32_t>::value, "");
+using table = offseq::sequence_table<4>;
+static_assert(std::is_same<table, offseq::sequence_table<4, 5>>::value, "C: sequence_table<Producers, History = 5>");
+static_assert(std::is_default_constructible<table>::value, "sequence_table default-constructible");
+constexpr std::size_t table_size = sizeof(offseq::sequence_table<4>);
+static_assert(table_size > 0, "sizeof is a compile-time constant");
+template <class T>
+constexpr bool table_signatures() {
+  T* t = nullptr;
+  const T* ct = nullptr;
+  const offseq::batch_header b{1, 0, 0, 0};
+  static_assert(noexcept(ct->check(b)), "check const noexcept");
+  static_assert(std::is_same<decltype(ct->check(b)), offseq::verdict>::value, "check -> verdict");
+  static_assert(noexcept(t->record(b, std::int64_t{0}, std::uint64_t{0})), "record noexcept");
+  static_assert(std::is_same<decltype(t->record(b, std::int64_t{0}, std::uint64_t{0})), status>::value, "record -> status");
+  static_assert(noexcept(t->admit(b, std::int64_t{0}, std::uint64_t{0})), "admit noexcept");
+  static_assert(std::is_same<decltype(t->admit(b, std::int64_t{0}, std::uint64_t{0})), offseq::verdict>::value,
+                "admit -> verdict");
+  static_assert(noexcept(t->expire(std::uint64_t{0}, std::uint64_t{0})), "expire noexcept");
+  static_assert(std::is_same<decltype(t->expire(std::uint64_t{0}, std::uint64_t{0})), std::size_t>::value, "expire -> size_t");
+  static_assert(noexcept(ct->size()), "size const noexcept");
+  static_assert(std::is_same<decltype(ct->size()), std::size_t>::value, "size -> size_t");
+  return true;
+}
+static_assert(table_signatures<table>(), "");
+
+// C: usable as a static object.
+tracker static_tracker;
+table static_table;
+
+using drained_list = std::vector<std::pair<std::size_t, std::int64_t>>;
+template <class T>
+drained_list drain_all(T& t) {
+  drained_list out;
+  t.drain([&](std::size_t p, std::int64_t pos) { out.emplace_back(p, pos); });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+offseq::batch_header bh(std::int64_t pid, std::int16_t epoch, std::int32_t first, std::int32_t last) {
+  offseq::batch_header b{pid, epoch, first, last};
+  return b;
+}
+constexpr std::int64_t two48 = std::int64_t{1} << 48;
+}  // namespace
+
+TEST_SUITE("contract") {
+// ------------------------------------------------------------------ status
+TEST_CASE("C Status: to_string gives the stable lowercase names, never null") {
+  for (std::size_t i = 0; i < sizeof all_status / sizeof all_status[0]; ++i) {
+    const char* s = offseq::to_string(all_status[i]);
+    REQUIRE(s != nullptr);
+    CHECK(std::strcmp(s, all_status_names[i]) == 0);
+  }
+  // never null, even for a value outside the enumerators
+  CHECK(offseq::to_string(static_cast<status>(200)) != nullptr);
+}
+
+TEST_CASE("C Transactions: to_string(txn_state) never null, distinct per state") {
+  std::vector<const char*> names;
+  for (int i = 0; i < 8; ++i) {
+    const char* s = offseq::to_string(static_cast<txn_state>(i));
+    REQUIRE(s != nullptr);
+    CHECK(std::strlen(s) > 0);
+    for (const char* n : names) CHECK(std::strcmp(n, s) != 0);
+    names.push_back(s);
+  }
+  CHECK(offseq::to_string(static_cast<txn_state>(99)) != nullptr);
+}
+
+// ------------------------------------------------------------------ commit tracker
+TEST_CASE("C commit_tracker: static and stack objects; never-restored partition starts at 0") {
+  tracker t;
+  for (std::size_t p = 0; p < 4; ++p) {
+    CHECK(t.committed(p) == 0);
+    CHECK(static_tracker.committed(p) == 0);
+    CHECK_FALSE(t.is_completed(p, 0));
+  }
+}
+
+TEST_CASE("C commit_tracker: generation 0 is never current; commit before any assign is fenced") {
+  tracker t;
+  CHECK(t.commit(0, 1, 0) == status::fenced);
+  CHECK(t.complete(0, 0, 0) == status::fenced);
+  CHECK(t.complete_range(0, 0, 3, 0) == status::fenced);
+  CHECK(t.commit(0, 1, 1) == status::fenced);  // no generation at all is current yet
+  const tracker::generation g = t.assign(0);
+  CHECK(g != 0);
+  CHECK(t.commit(0, 1, 0) == status::fenced);
+  CHECK(t.committed(0) == 0);
+  CHECK(t.commit(0, 1, g) == status::ok);
+  CHECK(t.committed(0) == 1);
+}
+
+TEST_CASE("C commit_tracker: out-of-range partition: committed -1, is_completed false, assign 0") {
+  tracker t;
+  CHECK(t.committed(4) == -1);
+  CHECK(t.committed(SIZE_MAX) == -1);
+  CHECK_FALSE(t.is_completed(4, 0));
+  CHECK_FALSE(t.is_completed(4, -1));
+  CHECK(t.assign(4) == 0);
+  CHECK(t.assign(SIZE_MAX) == 0);
+  t.revoke(4);  // must be harmless
+  CHECK(t.reset(4, 0) == status::invalid_argument);
+  t.restore(4, 10);  // void: must be harmless
+  for (std::size_t p = 0; p < 4; ++p) CHECK(t.committed(p) == 0);
+}
+
+TEST_CASE("C commit_tracker: check order invalid_argument -> fenced -> stale -> window_full") {
+  tracker t;
+  const auto g = t.assign(0);
+  const auto bad = static_cast<tracker::generation>(g + 1000);
+  // invalid_argument beats fenced
+  CHECK(t.commit(4, 1, bad) == status::invalid_argument);
+  CHECK(t.commit(0, -1, bad) == status::invalid_argument);
+  CHECK(t.complete(4, 0, bad) == status::invalid_argument);
+  CHECK(t.complete(0, -1, bad) == status::invalid_argument);
+  CHECK(t.complete_range(4, 0, 1, bad) == status::invalid_argument);
+  CHECK(t.complete_range(0, -1, 1, bad) == status::invalid_argument);
+  CHECK(t.complete_range(0, 5, 3, bad) == status::invalid_argument);  // end < first
+  // fenced beats stale and window_full
+  REQUIRE(t.commit(0, 10, g) == status::ok);
+  CHECK(t.commit(0, 5, bad) == status::fenced);
+  CHECK(t.complete(0, 3, bad) == status::fenced);
+  CHECK(t.complete(0, 10 + 64, bad) == status::fenced);
+  CHECK(t.complete_range(0, 12, 12 + 200, bad) == status::fenced);
+  CHECK(t.complete_range(0, 20, 20, bad) == status::fenced);  // empty range: fenced first
+  // stale, then window_full
+  CHECK(t.commit(0, 10, g) == status::stale);
+  CHECK(t.complete(0, 9, g) == status::stale);
+  CHECK(t.complete(0, 10 + 64, g) == status::window_full);
+  CHECK(t.committed(0) == 10);
+}
+
+TEST_CASE("C commit_tracker / S1.2: commit rises or is stale; monotonic except reset") {
+  tracker t;
+  const auto g = t.assign(1);
+  CHECK(t.commit(1, 100, g) == status::ok);
+  CHECK(t.committed(1) == 100);
+  CHECK(t.commit(1, 60, g) == status::stale);  // Kafka's last-write-wins rewind refused
+  CHECK(t.commit(1, 100, g) == status::stale);
+  CHECK(t.committed(1) == 100);
+  CHECK(t.is_completed(1, 0));
+  CHECK(t.is_completed(1, 99));
+  CHECK_FALSE(t.is_completed(1, 100));
+  // a commit far beyond the window is fine: commit is not bounded by Window
+  CHECK(t.commit(1, 100000, g) == status::ok);
+  CHECK(t.committed(1) == 100000);
+  // the only way back
+  CHECK(t.reset(1, 50) == status::ok);
+  CHECK(t.committed(1) == 50);
+}
+
+TEST_CASE("C commit_tracker: commit advances over completions at and above next; keeps those above") {
+  tracker t;
+  const auto g = t.assign(0);
+  CHECK(t.complete(0, 5, g) == status::ok);
+  CHECK(t.complete(0, 6, g) == status::ok);
+  CHECK(t.complete(0, 9, g) == status::ok);
+  CHECK(t.committed(0) == 0);
+  CHECK(t.commit(0, 5, g) == status::ok);
+  CHECK(t.committed(0) == 7);
+  CHECK_FALSE(t.is_completed(0, 7));
+  CHECK(t.is_completed(0, 9));
+  CHECK(t.complete(0, 7, g) == status::ok);
+  CHECK(t.committed(0) == 8);
+  CHECK(t.complete(0, 8, g) == status::ok);
+  CHECK(t.committed(0) == 10);
+}
+
+TEST_CASE("C commit_tracker / S1.3 S1.5: complete out of order, window bound, re-complete ok") {
+  tracker t;
+  const auto g = t.assign(2);
+  CHECK(t.complete(2, 63, g) == status::ok);  // committed + Window - 1 fits
+  CHECK(t.complete(2, 64, g) == status::window_full);
+  CHECK_FALSE(t.is_completed(2, 64));
+  CHECK(t.complete(2, 63, g) == status::ok);  // already completed: ok
+  for (std::int64_t o = 62; o >= 1; --o) CHECK(t.complete(2, o, g) == status::ok);
+  CHECK(t.committed(2) == 0);
+  CHECK(t.is_completed(2, 1));
+  CHECK_FALSE(t.is_completed(2, 0));
+  CHECK(t.complete(2, 0, g) == status::ok);
+  CHECK(t.committed(2) == 64);  // S1.3: by the time the last complete returns
+  CHECK(t.complete(2, 63, g) == status::stale);
+  CHECK(t.complete(2, 64 + 63, g) == status::ok);
+  CHECK(t.complete(2, 64 + 64, g) == status::window_full);
+}
+
+TEST_CASE("C commit_tracker / S1.6: complete_range") {
+  tracker t;
+  const auto g = t.assign(3);
+  REQUIRE(t.commit(3, 10, g) == status::ok);
+  // starting at or below committed acts like commit(p, end, g)
+  CHECK(t.complete_range(3, 5, 8, g) == status::stale);
+  CHECK(t.complete_range(3, 5, 10, g) == status::stale);
+  CHECK(t.committed(3) == 10);
+  CHECK(t.complete_range(3, 5, 20, g) == status::ok);
+  CHECK(t.committed(3) == 20);
+  CHECK(t.complete_range(3, 20, 500, g) == status::ok);  // at the floor: no window limit, like commit
+  CHECK(t.committed(3) == 500);
+  // above the floor it must fit: end <= committed + Window
+  CHECK(t.complete_range(3, 501, 500 + 64 + 1, g) == status::window_full);
+  CHECK_FALSE(t.is_completed(3, 501));
+  CHECK(t.complete_range(3, 501, 500 + 64, g) == status::ok);
+  CHECK(t.committed(3) == 500);
+  CHECK(t.is_completed(3, 501));
+  CHECK(t.is_completed(3, 563));
+  CHECK(t.complete(3, 500, g) == status::ok);
+  CHECK(t.committed(3) == 564);
+  // end < first invalid; empty range stale (above, at and below the floor)
+  CHECK(t.complete_range(3, 600, 599, g) == status::invalid_argument);
+  CHECK(t.complete_range(3, 600, 600, g) == status::stale);
+  CHECK(t.complete_range(3, 564, 564, g) == status::stale);
+  CHECK(t.complete_range(3, 10, 10, g) == status::stale);
+  CHECK(t.committed(3) == 564);
+  // a range filling a gap between completions: the floor passes all of it
+  CHECK(t.complete(3, 570, g) == status::ok);
+  CHECK(t.complete_range(3, 565, 570, g) == status::ok);
+  CHECK(t.committed(3) == 564);
+  CHECK(t.complete(3, 564, g) == status::ok);
+  CHECK(t.committed(3) == 571);
+}
+
+TEST_CASE("C commit_tracker / S1.4: assign fences older generations; earlier completions stay valid") {
+  tracker t;
+  const auto g1 = t.assign(0);
+  CHECK(t.complete(0, 3, g1) == status::ok);
+  const auto g2 = t.assign(0);
+  CHECK(g2 != g1);
+  CHECK(g2 != 0);
+  CHECK(t.complete(0, 0, g1) == status::fenced);
+  CHECK(t.commit(0, 2, g1) == status::fenced);
+  CHECK(t.complete_range(0, 0, 3, g1) == status::fenced);
+  CHECK(t.committed(0) == 0);
+  CHECK(t.is_completed(0, 3));  // recorded before the assign: still valid
+  CHECK(t.complete_range(0, 0, 3, g2) == status::ok);
+  CHECK(t.committed(0) == 4);
+}
+
+TEST_CASE("C commit_tracker: revoke fences every owner; a later assign works") {
+  tracker t;
+  const auto g1 = t.assign(1);
+  t.revoke(1);
+  CHECK(t.commit(1, 5, g1) == status::fenced);
+  CHECK(t.complete(1, 0, g1) == status::fenced);
+  CHECK(t.committed(1) == 0);
+  const auto g2 = t.assign(1);
+  CHECK(g2 != 0);
+  CHECK(g2 != g1);
+  CHECK(t.commit(1, 5, g2) == status::ok);
+  // other partitions untouched by revoke
+  const auto g0 = t.assign(0);
+  t.revoke(1);
+  CHECK(t.commit(0, 1, g0) == status::ok);
+}
+
+TEST_CASE("C commit_tracker: generations are per partition") {
+  tracker t;
+  const auto g0 = t.assign(0);
+  const auto g1 = t.assign(1);
+  (void)t.assign(1);
+  CHECK(t.commit(0, 1, g0) == status::ok);  // assigning p1 does not fence p0
+  CHECK(t.commit(1, 1, g1) == status::fenced);
+}
+
+TEST_CASE("C commit_tracker: restore loads a position, clears completions, is not a drain change") {
+  tracker t;
+  auto g = t.assign(0);
+  CHECK(t.complete(0, 5, g) == status::ok);
+  (void)drain_all(t);
+  t.restore(0, 1000);
+  CHECK(t.committed(0) == 1000);
+  CHECK(t.is_completed(0, 999));
+  CHECK_FALSE(t.is_completed(0, 1000));
+  CHECK(drain_all(t).empty());  // restore does not count as a change
+  g = t.assign(0);
+  CHECK(t.complete(0, 1001, g) == status::ok);
+  t.restore(0, 1000);
+  CHECK_FALSE(t.is_completed(0, 1001));  // cleared
+  g = t.assign(0);
+  CHECK(t.complete(0, 1000, g) == status::ok);
+  CHECK(t.committed(0) == 1001);
+}
+
+TEST_CASE("C commit_tracker: reset rewinds, clears completions, counts as a change; bad input") {
+  tracker t;
+  const auto g = t.assign(2);
+  CHECK(t.commit(2, 100, g) == status::ok);
+  CHECK(t.complete(2, 105, g) == status::ok);
+  (void)drain_all(t);
+  CHECK(t.reset(2, -1) == status::invalid_argument);
+  CHECK(t.committed(2) == 100);
+  CHECK(t.is_completed(2, 105));
+  CHECK(t.reset(2, 100) == status::ok);
+  CHECK_FALSE(t.is_completed(2, 105));
+  CHECK(t.reset(2, 40) == status::ok);
+  CHECK(t.committed(2) == 40);
+  CHECK(drain_all(t) == drained_list{{2, 40}});
+  // the current owner carries on from the rewound position
+  CHECK(t.commit(2, 41, g) == status::ok);
+  CHECK(t.committed(2) == 41);
+}
+
+TEST_CASE("C commit_tracker / S1.8: drain coalesces, false keeps pending, void always succeeds") {
+  tracker t;
+  const auto g0 = t.assign(0);
+  const auto g3 = t.assign(3);
+  CHECK(drain_all(t).empty());
+  CHECK(t.commit(0, 5, g0) == status::ok);
+  CHECK(t.commit(0, 7, g0) == status::ok);
+  CHECK(t.complete(3, 0, g3) == status::ok);
+  CHECK(t.complete(3, 2, g3) == status::ok);  // no position change on its own
+  CHECK(drain_all(t) == drained_list{{0, 7}, {3, 1}});
+  CHECK(drain_all(t).empty());
+  // a sink returning false keeps the partition pending
+  CHECK(t.commit(0, 9, g0) == status::ok);
+  int calls = 0;
+  t.drain([&](std::size_t p, std::int64_t pos) {
+    ++calls;
+    CHECK(p == 0);
+    CHECK(pos == 9);
+    return false;
+  });
+  CHECK(calls == 1);
+  CHECK(t.commit(0, 11, g0) == status::ok);
+  CHECK(drain_all(t) == drained_list{{0, 11}});  // still pending, latest position
+  // a bool sink returning true clears it
+  CHECK(t.commit(0, 12, g0) == status::ok);
+  calls = 0;
+  t.drain([&](std::size_t, std::int64_t) {
+    ++calls;
+    return true;
+  });
+  CHECK(calls == 1);
+  CHECK(drain_all(t).empty());
+  // stale, fenced and window_full calls are not changes
+  CHECK(t.commit(0, 3, g0) == status::stale);
+  CHECK(t.commit(0, 30, g0 + 1) == status::fenced);
+  CHECK(drain_all(t).empty());
+}
+
+TEST_CASE("C commit_tracker: drain accepts a generic sink and an lvalue sink") {
+  tracker t;
+  const auto g = t.assign(1);
+  CHECK(t.commit(1, 3, g) == status::ok);
+  std::int64_t seen = -1;
+  auto sink = [&](auto p, auto pos) {
+    CHECK(p == 1u);
+    seen = pos;
+    return true;
+  };
+  t.drain(sink);
+  CHECK(seen == 3);
+}
+
+TEST_CASE("C commit_tracker Ranges: positions up to 2^48 - 1, no overflow beyond") {
+  tracker t;
+  t.restore(0, two48 - 10);
+  const auto g = t.assign(0);
+  CHECK(t.committed(0) == two48 - 10);
+  CHECK(t.complete(0, two48 - 2, g) == status::ok);
+  CHECK(t.complete_range(0, two48 - 10, two48 - 2, g) == status::ok);
+  CHECK(t.committed(0) == two48 - 1);
+  CHECK(t.is_completed(0, two48 - 2));
+  // input beyond the documented limit is invalid_argument, never an overflow (UBSan watches)
+  for (const std::int64_t huge : {INT64_MAX, INT64_MAX - 1, INT64_MAX - 63}) {
+    const status c = t.commit(0, huge, g);
+    CHECK((c == status::ok || c == status::invalid_argument));
+    if (c != status::ok) CHECK(t.committed(0) == two48 - 1);
+    const status k = t.complete(0, huge, g);
+    CHECK((k == status::invalid_argument || k == status::window_full || k == status::stale));
+    const status r = t.complete_range(0, huge - 1, huge, g);
+    CHECK((r == status::invalid_argument || r == status::window_full || r == status::stale || r == status::ok));
+    CHECK_FALSE(t.is_completed(1, huge));
+  }
+  tracker u;
+  const auto gu = u.assign(1);
+  CHECK(u.complete(1, INT64_MAX, gu) != status::ok);
+  CHECK(u.complete_range(1, 0, INT64_MAX, gu) != status::stale);
+  CHECK(u.reset(1, INT64_MAX) != status::stale);
+}
+
+TEST_CASE("C commit_tracker Ranges: at least 2^16 distinct generations before a wrap") {
+  tracker t;
+  std::vector<tracker::generation> gens;
+  gens.reserve(65536);
+  for (int i = 0; i < 65536; ++i) gens.push_back(t.assign(0));
+  const auto last = gens.back();
+  CHECK(std::find(gens.begin(), gens.end(), tracker::generation{0}) == gens.end());
+  std::sort(gens.begin(), gens.end());
+  CHECK(std::unique(gens.begin(), gens.end()) == gens.end());
+  CHECK(t.commit(0, 1, gens.front() == last ? gens.back() : gens.front()) == status::fenced);
+  CHECK(t.commit(0, 1, last) == status::ok);
+}
+
+TEST_CASE("C commit_tracker: a call that is not ok changes nothing") {
+  tracker t;
+  const auto g = t.assign(0);
+  CHECK(t.commit(0, 4, g) == status::ok);
+  CHECK(t.complete(0, 6, g) == status::ok);
+  (void)drain_all(t);
+  CHECK(t.complete(0, 4 + 64, g) == status::window_full);
+  CHECK(t.complete_range(0, 10, 4 + 65, g) == status::window_full);
+  CHECK(t.complete(0, 3, g) == status::stale);
+  CHECK(t.complete(0, 5, g + 7) == status::fenced);
+  CHECK(t.complete_range(0, 9, 7, g) == status::invalid_argument);
+  CHECK(t.committed(0) == 4);
+  CHECK(t.is_completed(0, 6));
+  for (std::int64_t o = 7; o < 4 + 70; ++o) CHECK_FALSE(t.is_completed(0, o));
+  CHECK(drain_all(t).empty());
+}
+
+TEST_CASE("C commit_tracker Sync: critical_section_sync<Guard> behaves the same") {
+  cs_tracker t;
+  const auto g = t.assign(1);
+  CHECK(g != 0);
+  CHECK(t.complete(1, 1, g) == status::ok);
+  CHECK(t.complete(1, 0, g) == status::ok);
+  CHECK(t.committed(1) == 2);
+  CHECK(t.complete(1, 2 + 64, g) == status::window_full);
+  CHECK(t.commit(1, 1, g) == status::stale);
+  CHECK(t.complete_range(1, 2, 10, g) == status::ok);
+  CHECK(t.committed(1) == 10);
+  CHECK(t.assign(2) == 0);
+  CHECK(t.committed(2) == -1);
+  CHECK(drain_all(t) == drained_list{{1, 10}});
+  CHECK(t.reset(1, 0) == status::ok);
+  CHECK(t.committed(1) == 0);
+}
+
+template <class T>
+void concurrent_workers() {
+  // S1.1 S1.3 + C Ordering: 4 workers complete interleaved offsets out of order (re-queueing on
+  // window_full, as the contract asks); a reader checks that everything below committed(p) is
+  // visible (written before the complete that covered it) and that committed never exceeds the
+  // smallest unreported offset.
+  constexpr std::int64_t n = 20000;
+  constexpr int workers = 4;
+  static std::int64_t payload[n];
+  static std::atomic<bool> reported[n];
+  for (std::int64_t i = 0; i < n; ++i) {
+    payload[i] = 0;
+    reported[i].store(false);
+  }
+  T t;
+  const auto g = t.assign(0);
+  std::atomic<bool> done{false};
+  std::atomic<int> violations{0};
+  std::thread reader([&] {
+    std::int64_t last = 0;
+    while (!done.load(std::memory_order_acquire)) {
+      const std::int64_t c = t.committed(0);
+      if (c < last) violations.fetch_add(1);  // S1.2 monotonic
+      for (std::int64_t i = last; i < c && i < n; ++i)
+        if (payload[i] != i + 1 || !reported[i].load(std::memory_order_relaxed)) violations.fetch_add(1);
+      last = c;
+    }
+  });
+  std::vector<std::thread> ws;
+  for (int w = 0; w < workers; ++w)
+    ws.emplace_back([&, w] {
+      for (std::int64_t o = w; o < n; o += workers) {
+        payload[o] = o + 1;
+        reported[o].store(true, std::memory_order_relaxed);
+        status s;
+        while ((s = t.complete(0, o, g)) == status::window_full) std::this_thread::yield();
+        if (s != status::ok) violations.fetch_add(1);
+      }
+    });
+  for (auto& w : ws) w.join();
+  done.store(true, std::memory_order_release);
+  reader.join();
+  CHECK(violations.load() == 0);
+  CHECK(t.committed(0) == n);
+  CHECK(drain_all(t) == drained_list{{0, n}});
+}
+
+TEST_CASE("C commit_tracker Ordering / S1.1 S1.3: concurrent workers, atomic_sync") { concurrent_workers<tracker>(); }
+TEST_CASE("C commit_tracker Ordering / S1.1 S1.3: concurrent workers, critical_section_sync") {
+  concurrent_workers<cs_tracker>();
+}
+
+TEST_CASE("C commit_tracker Ordering: an assign racing workers fences them from its return on") {
+  tracker t;
+  const auto g1 = t.assign(0);
+  std::atomic<bool> assigned{false};
+  std::atomic<int> late_ok{0};
+  std::thread w([&] {
+    for (std::int64_t o = 0; o < 200000; ++o) {
+      const bool after = assigned.load(std::memory_order_acquire);
+      const status s = t.commit(0, o + 1, g1);
+      if (after && s == status::ok) late_ok.fetch_add(1);
+      if (s == status::fenced) break;
+    }
+  });
+  std::this_thread::yield();
+  (void)t.assign(0);
+  assigned.store(true, std::memory_order_release);
+  w.join();
+  CHECK(late_ok.load() == 0);
+  CHECK(t.commit(0, t.committed(0) + 1, g1) == status::fenced);
+}
+
+// ------------------------------------------------------------------ sequence table
+TEST_CASE("C sequence_table: static and stack objects start empty") {
+  table t;
+  CHECK(t.size() == 0);
+  CHECK(static_table.size() == 0);
+}
+
+TEST_CASE("C sequence_table / S2.1: negative fields or base_offset are invalid_argument") {
+  table t;
+  const offseq::batch_header bad[] = {bh(-1, 0, 0, 0), bh(1, -1, 0, 0), bh(1, 0, -1, 0), bh(1, 0, 0, -1)};
+  for (const auto& b : bad) {
+    CHECK(t.check(b).code == status::invalid_argument);
+    CHECK(t.record(b, 0, 0) == status::invalid_argument);
+    CHECK(t.admit(b, 0, 0).code == status::invalid_argument);
+  }
+  CHECK(t.record(bh(1, 0, 0, 0), -1, 0) == status::invalid_argument);
+  CHECK(t.admit(bh(1, 0, 0, 0), -1, 0).code == status::invalid_argument);
+  CHECK(t.size() == 0);
+  // invalid_argument comes first, even for a known producer
+  REQUIRE(t.admit(bh(1, 0, 0, 0), 10, 0).code == status::ok);
+  CHECK(t.admit(bh(1, 0, 0, 0), -5, 0).code == status::invalid_argument);
+  CHECK(t.admit(bh(1, -1, 1, 1), 11, 0).code == status::invalid_argument);
+}
+
+TEST_CASE("C sequence_table / S2.2: an unknown producer is ok at any first_seq; check is pure") {
+  table t;
+  const auto v = t.check(bh(7, 3, 1234, 1240));
+  CHECK(v.code == status::ok);
+  CHECK(t.size() == 0);  // check recorded nothing
+  CHECK(t.admit(bh(7, 3, 1234, 1240), 0, 5).code == status::ok);
+  CHECK(t.size() == 1);
+  CHECK(t.admit(bh(7, 3, 1241, 1241), 1, 5).code == status::ok);
+  CHECK(t.record(bh(8, 0, 0, 4), 2, 5) == status::ok);
+  CHECK(t.size() == 2);
+}
+
+TEST_CASE("C sequence_table / S2.3 S2.4: older epoch fenced; newer epoch needs first_seq 0, clears history") {
+  table t;
+  REQUIRE(t.admit(bh(1, 2, 0, 4), 100, 0).code == status::ok);
+  REQUIRE(t.admit(bh(1, 2, 5, 9), 200, 0).code == status::ok);
+  CHECK(t.admit(bh(1, 1, 10, 10), 300, 0).code == status::fenced);
+  CHECK(t.admit(bh(1, 1, 0, 4), 300, 0).code == status::fenced);  // fenced before duplicate
+  const auto v = t.admit(bh(1, 3, 10, 12), 300, 0);
+  CHECK(v.code == status::out_of_order);
+  CHECK(v.expected_seq == 0);
+  CHECK(t.check(bh(1, 3, 5, 9)).code == status::out_of_order);
+  CHECK(t.admit(bh(1, 3, 0, 9), 400, 0).code == status::ok);
+  // history cleared: the old epoch's (5, 9) is no longer a duplicate at the new epoch
+  const auto w = t.check(bh(1, 3, 5, 9));
+  CHECK(w.code == status::out_of_order);
+  CHECK(w.expected_seq == 10);
+  CHECK(t.check(bh(1, 2, 5, 9)).code == status::fenced);
+  CHECK(t.size() == 1);
+}
+
+TEST_CASE("C sequence_table / S2.5: exact retained batch is duplicate with its base offset; History deep") {
+  table t;  // History = 5
+  for (std::int32_t i = 0; i < 6; ++i)
+    REQUIRE(t.admit(bh(1, 0, i * 10, i * 10 + 9), 1000 + i, 0).code == status::ok);
+  for (std::int32_t i = 1; i < 6; ++i) {
+    const auto v = t.admit(bh(1, 0, i * 10, i * 10 + 9), 5, 0);
+    CHECK(v.code == status::duplicate);
+    CHECK(v.offset == 1000 + i);
+    CHECK(t.check(bh(1, 0, i * 10, i * 10 + 9)).offset == 1000 + i);
+    CHECK(t.record(bh(1, 0, i * 10, i * 10 + 9), 5, 0) == status::duplicate);
+  }
+  // the oldest one fell out of History: older than the retained ones
+  const auto old = t.check(bh(1, 0, 0, 9));
+  CHECK(old.code == status::out_of_order);
+  CHECK(old.expected_seq == 60);
+  // partial overlap with a retained batch
+  CHECK(t.check(bh(1, 0, 50, 55)).code == status::out_of_order);
+  CHECK(t.check(bh(1, 0, 55, 65)).code == status::out_of_order);
+  // a duplicate changed nothing: the next in-order batch is still 60
+  CHECK(t.admit(bh(1, 0, 60, 60), 2000, 0).code == status::ok);
+}
+
+TEST_CASE("C sequence_table / S2.6 S2.7: next sequence, gaps, wrap after INT32_MAX") {
+  table t;
+  REQUIRE(t.admit(bh(2, 0, 0, 0), 0, 0).code == status::ok);
+  auto v = t.admit(bh(2, 0, 2, 3), 1, 0);  // gap
+  CHECK(v.code == status::out_of_order);
+  CHECK(v.expected_seq == 1);
+  CHECK(t.record(bh(2, 0, 2, 3), 1, 0) == status::out_of_order);
+  CHECK(t.admit(bh(2, 0, 1, 3), 1, 0).code == status::ok);
+  // a batch that itself wraps: last_seq < first_seq
+  REQUIRE(t.admit(bh(3, 0, INT32_MAX - 1, 1), 10, 0).code == status::ok);
+  v = t.admit(bh(3, 0, 3, 3), 11, 0);
+  CHECK(v.code == status::out_of_order);
+  CHECK(v.expected_seq == 2);
+  CHECK(t.admit(bh(3, 0, 2, 2), 11, 0).code == status::ok);
+  // last == INT32_MAX: next is 0, and expected_seq wraps to 0
+  REQUIRE(t.admit(bh(4, 0, INT32_MAX - 3, INT32_MAX), 20, 0).code == status::ok);
+  v = t.admit(bh(4, 0, 5, 6), 21, 0);
+  CHECK(v.code == status::out_of_order);
+  CHECK(v.expected_seq == 0);
+  CHECK(t.admit(bh(4, 0, 0, 9), 21, 0).code == status::ok);
+  CHECK(t.admit(bh(4, 0, INT32_MAX - 3, INT32_MAX), 20, 0).code == status::duplicate);
+}
+
+TEST_CASE("C sequence_table / S2.8: expire drops idle producers; duplicates are not activity") {
+  table t;
+  REQUIRE(t.admit(bh(1, 0, 0, 0), 0, 1000).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 0, 0), 1, 1500).code == status::ok);
+  CHECK(t.admit(bh(1, 0, 0, 0), 0, 1900).code == status::duplicate);
+  (void)t.expire(1999, 1000);  // 1999 - 1000 < 1000: nothing
+  CHECK(t.size() == 2);
+  (void)t.expire(500, 0);  // now earlier than last_seen: none, even with idle_ms 0
+  CHECK(t.size() == 2);
+  (void)t.expire(2000, 1000);  // producer 1: 2000 - 1000 >= 1000 (the duplicate at 1900 did not refresh)
+  CHECK(t.size() == 1);
+  // expired -> unknown -> any first_seq ok (S2.2)
+  CHECK(t.check(bh(1, 0, 77, 77)).code == status::ok);
+  CHECK(t.check(bh(2, 0, 77, 77)).code == status::out_of_order);
+  (void)t.expire(2500, 1000);
+  CHECK(t.size() == 0);
+}
+
+TEST_CASE("C sequence_table / S2.9: a new producer on a full table is table_full; nothing expires by itself") {
+  offseq::sequence_table<2> t;
+  REQUIRE(t.admit(bh(1, 0, 0, 0), 0, 0).code == status::ok);
+  REQUIRE(t.admit(bh(2, 0, 0, 0), 1, 0).code == status::ok);
+  CHECK(t.check(bh(3, 0, 0, 0)).code == status::table_full);
+  CHECK(t.admit(bh(3, 0, 0, 0), 2, 1000000000).code == status::table_full);
+  CHECK(t.record(bh(3, 0, 0, 0), 2, 1000000000) == status::table_full);
+  CHECK(t.size() == 2);
+  // known producers still work
+  CHECK(t.admit(bh(1, 0, 1, 1), 3, 0).code == status::ok);
+  (void)t.expire(1000000000, 1000);
+  CHECK(t.size() == 0);
+  CHECK(t.admit(bh(3, 0, 0, 0), 2, 1000000000).code == status::ok);
+}
+
+TEST_CASE("C sequence_table: record applies check's rules and changes nothing unless they pass") {
+  table t;
+  REQUIRE(t.record(bh(1, 5, 0, 0), 0, 0) == status::ok);
+  CHECK(t.record(bh(1, 4, 1, 1), 1, 0) == status::fenced);
+  CHECK(t.record(bh(1, 6, 1, 1), 1, 0) == status::out_of_order);
+  CHECK(t.record(bh(1, 5, 3, 3), 1, 0) == status::out_of_order);
+  CHECK(t.record(bh(1, 5, 0, 0), 9, 0) == status::duplicate);
+  CHECK(t.check(bh(1, 5, 0, 0)).offset == 0);  // the duplicate did not overwrite the base offset
+  CHECK(t.check(bh(1, 5, 1, 1)).code == status::ok);
+  CHECK(t.size() == 1);
+}
+}  // TEST_SUITE
