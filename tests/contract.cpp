@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <offseq.hpp>
+#include <sim_flash.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -552,6 +553,38 @@ TEST_CASE("C commit_tracker Ranges: at least 2^16 distinct generations before a 
   CHECK(t.commit(0, 1, last) == status::ok);
 }
 
+TEST_CASE("C commit_tracker: Window is any template argument; window_full at committed + Window") {
+  offseq::commit_tracker<3, 10> a;
+  auto g = a.assign(2);
+  CHECK(a.complete(2, 9, g) == status::ok);
+  CHECK(a.complete(2, 10, g) == status::window_full);
+  CHECK(a.complete_range(2, 1, 10, g) == status::ok);
+  CHECK(a.complete_range(2, 5, 11, g) == status::window_full);
+  CHECK(a.complete(2, 0, g) == status::ok);
+  CHECK(a.committed(2) == 10);
+  offseq::commit_tracker<1, 1000> b;
+  g = b.assign(0);
+  CHECK(b.complete(0, 999, g) == status::ok);
+  CHECK(b.complete(0, 1000, g) == status::window_full);
+  CHECK(b.complete_range(0, 1, 999, g) == status::ok);
+  CHECK(b.complete(0, 0, g) == status::ok);
+  CHECK(b.committed(0) == 1000);
+  CHECK(b.committed(1) == -1);
+  offseq::commit_tracker<2, 1> c;
+  g = c.assign(1);
+  CHECK(c.complete(1, 1, g) == status::window_full);
+  CHECK(c.complete(1, 0, g) == status::ok);
+  CHECK(c.committed(1) == 1);
+}
+
+TEST_CASE("C commit_tracker: reset to the current position still counts as a change") {
+  tracker t;
+  t.restore(1, 30);
+  CHECK(drain_all(t).empty());
+  CHECK(t.reset(1, 30) == status::ok);
+  CHECK(drain_all(t) == drained_list{{1, 30}});
+}
+
 TEST_CASE("C commit_tracker: a call that is not ok changes nothing") {
   tracker t;
   const auto g = t.assign(0);
@@ -615,6 +648,19 @@ void concurrent_workers() {
       last = c;
     }
   });
+  // C drain: may run concurrently; a drained position carries the committed() guarantee
+  std::int64_t last_drained = 0;
+  std::thread drainer([&] {
+    while (!done.load(std::memory_order_acquire)) {
+      t.drain([&](std::size_t p, std::int64_t pos) {
+        if (p != 0 || pos < last_drained) violations.fetch_add(1);
+        for (std::int64_t i = last_drained; i < pos && i < n; ++i)
+          if (payload[i] != i + 1) violations.fetch_add(1);
+        last_drained = pos;
+        return true;
+      });
+    }
+  });
   std::vector<std::thread> ws;
   for (int w = 0; w < workers; ++w)
     ws.emplace_back([&, w] {
@@ -629,9 +675,11 @@ void concurrent_workers() {
   for (auto& w : ws) w.join();
   done.store(true, std::memory_order_release);
   reader.join();
+  drainer.join();
   CHECK(violations.load() == 0);
   CHECK(t.committed(0) == n);
-  CHECK(drain_all(t) == drained_list{{0, n}});
+  const drained_list rest = drain_all(t);
+  CHECK((rest == drained_list{{0, n}} || (rest.empty() && last_drained == n)));
 }
 
 TEST_CASE("C commit_tracker Ordering / S1.1 S1.3: concurrent workers, atomic_sync") { concurrent_workers<tracker>(); }
@@ -793,6 +841,20 @@ TEST_CASE("C sequence_table / S2.9: a new producer on a full table is table_full
   CHECK(t.admit(bh(3, 0, 0, 0), 2, 1000000000).code == status::ok);
 }
 
+TEST_CASE("C sequence_table: History is a template argument (dedup depth)") {
+  offseq::sequence_table<3, 1> one;
+  REQUIRE(one.admit(bh(1, 0, 0, 0), 10, 0).code == status::ok);
+  REQUIRE(one.admit(bh(1, 0, 1, 1), 11, 0).code == status::ok);
+  CHECK(one.check(bh(1, 0, 1, 1)).code == status::duplicate);
+  CHECK(one.check(bh(1, 0, 0, 0)).code == status::out_of_order);
+  offseq::sequence_table<3, 7> seven;
+  for (std::int32_t i = 0; i < 8; ++i) REQUIRE(seven.admit(bh(1, 0, i, i), 100 + i, 0).code == status::ok);
+  for (std::int32_t i = 1; i < 8; ++i) CHECK(seven.check(bh(1, 0, i, i)).offset == 100 + i);
+  CHECK(seven.check(bh(1, 0, 0, 0)).code == status::out_of_order);
+  // Producers: exactly that many
+  for (std::int64_t pid = 0; pid < 3; ++pid) CHECK(seven.admit(bh(pid + 10, 0, 0, 0), 0, 0).code == (pid < 2 ? status::ok : status::table_full));
+}
+
 TEST_CASE("C sequence_table: record applies check's rules and changes nothing unless they pass") {
   table t;
   REQUIRE(t.record(bh(1, 5, 0, 0), 0, 0) == status::ok);
@@ -842,6 +904,41 @@ struct test_hooks {  // README "Hooks": the three CONTRACT hooks plus the option
 };
 using coordinator = offseq::txn_coordinator<4, txn_p, txn_o, txn_l, test_hooks>;
 static_assert(sizeof(coordinator) > 0, "sizeof is a compile-time constant");
+
+// C Shape: "Every operation below is noexcept" — the named coordinator and index operations.
+template <class C, class I>
+constexpr bool txn_noexcept() {
+  C* c = nullptr;
+  const C* cc = nullptr;
+  I* i = nullptr;
+  const I* ci = nullptr;
+  const std::uint32_t* parts = nullptr;
+  const offseq::txn_marker* m = nullptr;
+  const typename C::log_record* r = nullptr;
+  static_assert(noexcept(c->init_producer_id("a", 1u, 0u)), "init_producer_id noexcept");
+  static_assert(noexcept(c->add_partitions("a", 0, 0, parts, 0, 0u)), "add_partitions noexcept");
+  static_assert(noexcept(c->add_offsets("a", 0, 0, 0u, 0, 0u)), "add_offsets noexcept");
+  static_assert(noexcept(c->end_txn("a", 0, 0, offseq::txn_result::commit, 0u)), "end_txn noexcept");
+  static_assert(noexcept(c->on_markers_written(*m, 0u)), "on_markers_written noexcept");
+  static_assert(noexcept(c->poll(0u)), "poll noexcept");
+  static_assert(noexcept(cc->state("a")), "state noexcept");
+  static_assert(noexcept(c->recover(r, 0, 0u)), "recover noexcept");
+  static_assert(noexcept(i->append(0, 0, 0, 0)), "txn_index::append noexcept");
+  static_assert(noexcept(i->marker(0, 0, 0, true)), "txn_index::marker noexcept");
+  static_assert(noexcept(ci->last_stable_offset()), "txn_index::last_stable_offset noexcept");
+  return true;
+}
+static_assert(txn_noexcept<coordinator, offseq::txn_index<4, 8>>(), "");
+
+// C Shape: "its sizeof ... is documented" — the README's Memory table examples (x86-64).
+#if defined(__x86_64__)
+static_assert(sizeof(offseq::commit_tracker<16, 64>) == 5120, "README Memory: commit_tracker<16, 64>");
+static_assert(sizeof(offseq::sequence_table<1024, 5>) == 114752, "README: sequence_table<1024, 5>");
+static_assert(sizeof(offseq::sequence_table<8, 3>) == 648, "README: sequence_table<8, 3>");
+static_assert(sizeof(offseq::sequence_table<1, 1>) == 56, "README: sequence_table<1, 1>");
+static_assert(sizeof(offseq::txn_coordinator<16, 4, 2, 32, test_hooks>) == 4912, "README: txn_coordinator<16, 4, 2, 32>");
+static_assert(sizeof(offseq::txn_index<4, 8>) == 352, "README: txn_index<4, 8>");
+#endif
 
 // Answers every marker sent so far (and any sent while answering).
 void ack_all(coordinator& c, test_hooks& h, std::uint64_t now) {
@@ -1216,5 +1313,119 @@ TEST_CASE("S4.2: only aborted transactions are indexed (pid, first, last = marke
   CHECK(idx.should_skip(1, 11));
   CHECK_FALSE(idx.should_skip(2, 7));
   CHECK_FALSE(idx.should_skip(1, 20));
+}
+}  // TEST_SUITE
+
+// ==================================================================== S5 durability (journal)
+// CONTRACT "Persistence": journal<Storage>; the Storage used is platform/sim_flash.hpp (NOR
+// rules, power cut after any byte). Calls follow README "Durability / journal".
+namespace {
+using flash = offseq::sim::sim_flash;
+static_assert(std::is_same<offseq::journal<flash>::storage_type, flash>::value, "C: journal<Storage> with defaults");
+using jrnl = offseq::journal<flash, 64, 16>;
+
+struct journal_run {
+  std::uint64_t durable = 0;   // last value whose sync returned ok
+  std::uint64_t appended = 0;  // last value handed to append
+};
+
+// Appends values 1..count, one record each, sync after each; compacts (snapshot = last
+// durable value) when the area is full. Stops at the first failure (the power cut).
+journal_run write_values(flash& f, std::uint64_t count) {
+  journal_run r;
+  jrnl j(f);
+  if (j.format() != status::ok) return r;
+  for (std::uint64_t v = 1; v <= count; ++v) {
+    r.appended = v;
+    status s = j.append(0x01, &v, sizeof v);
+    if (s == status::table_full) {
+      const std::uint64_t snap = r.durable;
+      s = j.compact([snap](jrnl& jj) { return jj.append(0x01, &snap, sizeof snap); });
+      if (s == status::ok) s = j.append(0x01, &v, sizeof v);
+    }
+    if (s == status::ok) s = j.sync();
+    if (s != status::ok) return r;
+    r.durable = v;
+  }
+  return r;
+}
+
+// Recovers: every record intact (8 bytes, values never going back); returns the last value.
+status recover_values(flash& f, std::uint64_t& last, bool& well_formed) {
+  jrnl j(f);
+  last = 0;
+  well_formed = true;
+  return j.open([&](std::uint8_t type, const std::uint8_t* p, std::size_t n) {
+    std::uint64_t v = 0;
+    if (type != 0x01 || n != sizeof v) {
+      well_formed = false;
+      return;
+    }
+    std::memcpy(&v, p, n);
+    if (v < last) well_formed = false;
+    last = v;
+  });
+}
+}  // namespace
+
+TEST_SUITE("contract") {
+TEST_CASE("S5.1 S5.3: a power cut at any byte of any write loses nothing a completed sync covered") {
+  constexpr std::uint64_t values = 80;  // enough to compact several times in 2 KiB
+  flash whole(2048, 256, 16);
+  REQUIRE(write_values(whole, values).durable == values);
+  const std::uint64_t cut_points = whole.cut_points();
+  REQUIRE(cut_points > 0);
+  int failures = 0;
+  for (int half = 0; half < 2; ++half)
+    for (std::uint64_t cut = 0; cut < cut_points && failures < 5; ++cut) {
+      flash f(2048, 256, 16);
+      f.half_program(half != 0);
+      f.cut_after(cut);
+      const journal_run r = write_values(f, values);
+      f.power_on();
+      std::uint64_t last = 0;
+      bool well_formed = true;
+      const status s = recover_values(f, last, well_formed);
+      // never older than the last sync, never a record nobody appended, never a mix
+      const bool good = (s == status::ok || (s == status::not_found && r.durable == 0)) && well_formed &&
+                        last >= r.durable && last <= r.appended && f.overwrite_errors() == 0;
+      if (!good) {
+        ++failures;
+        INFO("cut " << cut << " half " << half << ": " << offseq::to_string(s) << " last " << last << " durable "
+                    << r.durable << " appended " << r.appended);
+        CHECK(good);
+      }
+    }
+  CHECK(failures == 0);
+}
+
+TEST_CASE("S5.2: damage is detected; recovery stops at the last intact record") {
+  flash f(2048, 256, 16);
+  {
+    jrnl j(f);
+    REQUIRE(j.format() == status::ok);
+    // distinctive values, so that the search below cannot hit a header's sequence number
+    for (std::uint64_t v = 1; v <= 5; ++v) {
+      const std::uint64_t x = 0x5a5a5a5a00000000u + v;
+      REQUIRE(j.append(0x01, &x, sizeof x) == status::ok);
+    }
+    REQUIRE(j.sync() == status::ok);
+  }
+  // find the record holding value 4 and flip a payload bit
+  std::size_t at = 0;
+  const std::uint64_t four = 0x5a5a5a5a00000004u;
+  for (std::size_t a = 0; a + 8 <= f.bytes().size(); ++a)
+    if (std::memcmp(f.bytes().data() + a, &four, 8) == 0) {
+      at = a;
+      break;
+    }
+  REQUIRE(at != 0);
+  f.flip(at, 3);
+  std::uint64_t last = 0;
+  bool well_formed = true;
+  const status s = recover_values(f, last, well_formed);
+  CHECK((s == status::ok || s == status::corrupt));
+  CHECK(well_formed);
+  CHECK(last == 0x5a5a5a5a00000003u);  // 1..3 visited, nothing from the damaged record or after it
 }
 }  // TEST_SUITE
