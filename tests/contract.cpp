@@ -1158,6 +1158,22 @@ TEST_CASE("S3.1 init_producer_id: in ongoing -> fence, abort, concurrent_transac
   CHECK(e.c.state("b") == txn_state::prepare_commit);
 }
 
+TEST_CASE("C Status line 42 vs S3.1: init_producer_id on an ongoing transaction") {
+  txn_env e;
+  (void)e.ongoing("a");
+  const std::size_t logged = e.h.log.size();
+  const auto f = e.init("a");
+  REQUIRE(f.code != status::ok);
+#if 0
+  // MISMATCH (the texts disagree): CONTRACT.md line 42 "A call that returns anything but ok
+  // has changed nothing"; SEMANTICS §3.1 (and the header, like Kafka) fence + abort and answer
+  // concurrent_transactions. Runtime failure for a test written from CONTRACT.md alone.
+  CHECK(e.c.state("a") == txn_state::ongoing);
+  CHECK(e.h.log.size() == logged);
+#endif
+  CHECK(e.h.log.size() > logged);  // S3.1: the fence is logged
+}
+
 TEST_CASE("S3.2 add_partitions / add_offsets: unknown_producer, fenced, concurrent_transactions, table_full") {
   txn_env e;
   const std::uint32_t p1[] = {1};
@@ -1368,6 +1384,48 @@ TEST_CASE("S3.2: a transition in progress (log not yet durable) answers concurre
   CHECK(c.add_offsets("a", r.producer_id, r.epoch, 0, 5, 0) == status::ok);
 }
 
+namespace {
+struct contract_hooks {  // exactly CONTRACT.md's three hooks: log append, marker sender, pid allocator
+  std::vector<txn_record> log;
+  std::vector<offseq::txn_marker> markers;
+  offseq::status log_append(const txn_record& r) noexcept {
+    log.push_back(r);
+    return offseq::status::ok;
+  }
+  offseq::status send_marker(const offseq::txn_marker& m) noexcept {
+    markers.push_back(m);
+    return offseq::status::ok;
+  }
+  offseq::status allocate_producer_id(std::int64_t& out) noexcept {
+    out = 77;
+    return offseq::status::ok;
+  }
+};
+}  // namespace
+
+TEST_CASE("C Transactions: a policy with only the three contract hooks runs a transaction") {
+  contract_hooks h;
+  offseq::txn_coordinator<2, txn_p, txn_o, txn_l, contract_hooks> c(h);
+  const auto r = c.init_producer_id("a", 1000, 0);
+  REQUIRE(r.code == status::ok);
+  CHECK(r.producer_id == 77);
+  const std::uint32_t p1[] = {1};
+  REQUIRE(c.add_partitions("a", r.producer_id, r.epoch, p1, 1, 0) == status::ok);
+  REQUIRE(c.add_offsets("a", r.producer_id, r.epoch, 3, 40, 0) == status::ok);
+  REQUIRE(c.end_txn("a", r.producer_id, r.epoch, offseq::txn_result::commit, 0) == status::ok);
+  // S3.8 without an apply hook: the committed offsets are in the durable prepare_commit record
+  REQUIRE_FALSE(h.log.empty());
+  CHECK(h.log.back().state == txn_state::prepare_commit);
+  CHECK(h.log.back().offset_count == 1);
+  CHECK(h.log.back().offsets[0].next_offset == 40);
+  while (!h.markers.empty()) {
+    const auto m = h.markers.back();
+    h.markers.pop_back();
+    CHECK(c.on_markers_written(m, 0) == status::ok);
+  }
+  CHECK(c.state("a") == txn_state::complete_commit);
+}
+
 TEST_CASE("S3.8: offsets pending until commit, applied (monotonically) on commit, dropped on abort") {
   txn_env e;
   offseq::commit_tracker<8> tracker;
@@ -1554,5 +1612,70 @@ TEST_CASE("S5.2: damage is detected; recovery stops at the last intact record") 
   CHECK((s == status::ok || s == status::corrupt));
   CHECK(well_formed);
   CHECK(last == 0x5a5a5a5a00000003u);  // 1..3 visited, nothing from the damaged record or after it
+}
+
+namespace {
+std::uint32_t crc32c(const std::uint8_t* p, std::size_t n) {  // Castagnoli, reflected
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+}  // namespace
+
+TEST_CASE("C Persistence: the record encoding is the one documented byte by byte (README, version 1)") {
+  flash f(2048, 256, 16);
+  jrnl j(f);
+  REQUIRE(j.format() == status::ok);
+  const std::uint8_t payload[5] = {0xC1, 0xC2, 0xC3, 0xC4, 0xC5};
+  REQUIRE(j.append(0x42, payload, sizeof payload) == status::ok);
+  REQUIRE(j.sync() == status::ok);
+  const auto& b = f.bytes();
+  std::size_t at = b.size();
+  for (std::size_t a = 16; a + 5 <= b.size(); ++a)
+    if (std::memcmp(b.data() + a, payload, 5) == 0) {
+      at = a - 16;
+      break;
+    }
+  REQUIRE(at < b.size());
+  CHECK(at % 16 == 0);  // records start on a program unit
+  CHECK(b[at + 0] == 0x6F);
+  CHECK(b[at + 1] == 0x6A);
+  CHECK(b[at + 2] == 1);
+  CHECK(b[at + 3] == 0x42);
+  CHECK(b[at + 4] == 5);  // little-endian length
+  CHECK(b[at + 5] == 0);
+  CHECK(b[at + 6] == 0xFA);  // ~length
+  CHECK(b[at + 7] == 0xFF);
+  const std::uint32_t crc = crc32c(b.data() + at, 16 + 5);
+  const std::uint32_t stored = static_cast<std::uint32_t>(b[at + 21]) | static_cast<std::uint32_t>(b[at + 22]) << 8 |
+                               static_cast<std::uint32_t>(b[at + 23]) << 16 | static_cast<std::uint32_t>(b[at + 24]) << 24;
+  CHECK(stored == crc);
+  for (std::size_t i = at + 25; i < at + 32; ++i) CHECK(b[i] == 0xFF);  // padding never written
+}
+
+TEST_CASE("S2.10: every History batch survives a restart (README producer_log)") {
+  using table5 = offseq::sequence_table<4, 5>;
+  using pjrnl = offseq::journal<flash, 256, 16>;  // room for one producer entry
+  flash f(4096, 256, 16);
+  {
+    table5 t;
+    offseq::producer_log<table5> pl;
+    pjrnl j(f);
+    REQUIRE(j.format() == status::ok);
+    for (std::int32_t i = 0; i < 5; ++i) REQUIRE(pl.admit(t, bh(9, 0, i * 2, i * 2 + 1), 100 + i, 0).code == status::ok);
+    REQUIRE(pl.flush(j, t, [&](pjrnl& jj) { return pl.write_snapshot(jj, t); }) == status::ok);
+  }
+  table5 t;
+  pjrnl j(f);
+  REQUIRE(offseq::producer_log<table5>::load(j, t) == status::ok);
+  for (std::int32_t i = 0; i < 5; ++i) {
+    const auto v = t.check(bh(9, 0, i * 2, i * 2 + 1));
+    CHECK(v.code == status::duplicate);
+    CHECK(v.offset == 100 + i);
+  }
+  CHECK(t.check(bh(9, 0, 10, 10)).code == status::ok);
 }
 }  // TEST_SUITE
