@@ -434,9 +434,11 @@ class commit_tracker {
     return status::ok;
   }
 
-  /// True for every offset below committed(p) and for completions recorded above it.
+  /// True for every offset below committed(p) (negative ones included: CONTRACT) and for
+  /// completions recorded above it; false for p >= Partitions.
   bool is_completed(std::size_t p, std::int64_t offset) const noexcept {
-    if (p >= Partitions || offset < 0 || offset >= max_position) return false;
+    if (p >= Partitions || offset >= max_position) return false;
+    if (offset < 0) return true;
     const partition& s = parts_[p];
     const std::uint64_t o = static_cast<std::uint64_t>(offset);
     // Not marked: either never completed, or the floor passed it and the slot was reused.

@@ -581,11 +581,10 @@ TEST_CASE("C commit_tracker: is_completed is true for every o < committed(p)") {
   const auto g = t.assign(0);
   REQUIRE(t.commit(0, 5, g) == status::ok);
   for (std::int64_t o = 0; o < 5; ++o) CHECK(t.is_completed(0, o));
-#if 0
-  // MISMATCH: CONTRACT.md line 83 "is_completed(p, o) is true for every o < committed(p)";
-  // the header answers false for a negative o (offset < 0 is rejected first). Runtime failure.
-  CHECK(t.is_completed(0, -1));
-#endif
+  CHECK(t.is_completed(0, -1));  // "every o", negative ones included
+  tracker fresh;
+  CHECK(fresh.is_completed(0, -1));  // committed 0: -1 is below it too
+  CHECK_FALSE(fresh.is_completed(0, 0));
 }
 
 TEST_CASE("C commit_tracker Ranges: at least 2^16 distinct generations before a wrap") {
@@ -1088,21 +1087,18 @@ TEST_CASE("S3.1 init_producer_id: a retry with the previous epoch as expected ge
   CHECK(next.epoch == bumped.epoch + 1);
 }
 
-TEST_CASE("S3.1 literal: after a plain bump, a retry with the previous epoch as expected") {
+TEST_CASE("S3.1: after a plain bump, the previous epoch as expected is fenced (not a retry)") {
   txn_env e;
   const auto r0 = e.init("a");
   const auto r1 = e.init("a");  // plain bump, no expected epoch
   REQUIRE(r1.epoch == r0.epoch + 1);
   const auto retry = e.c.init_producer_id("a", 60000, 0, r0.producer_id, r0.epoch);
-#if 0
-  // MISMATCH (text vs Kafka): SEMANTICS §3.1 "retry with the previous epoch as expected returns
-  // the current epoch without bumping" read literally; the header (like Kafka, whose plain bump
-  // sets lastProducerEpoch = -1) answers fenced here. Only a bump that itself carried the
-  // expected epoch makes the old one a retry. Runtime failure.
-  CHECK(retry.code == status::ok);
-  CHECK(retry.epoch == r1.epoch);
-#endif
-  CHECK((retry.code == status::ok || retry.code == status::fenced));
+  // SEMANTICS §3.1's retry is the retry of a bump that itself carried the expected epoch (the
+  // case above). After a plain bump (a new producer instance) the holder of the old epoch is a
+  // zombie: handing it the current epoch would let two instances share it. Kafka's plain bump
+  // sets lastProducerEpoch = -1 (KAFKA_REFERENCE §2.2 rule 10), so this is fenced.
+  CHECK(retry.code == status::fenced);
+  CHECK(e.c.producer("a").epoch == r1.epoch);  // nothing changed
 }
 
 TEST_CASE("S3.1 init_producer_id: epoch exhausted (>= 32766) -> new producer id, epoch 0") {
@@ -1164,14 +1160,11 @@ TEST_CASE("C Status line 42 vs S3.1: init_producer_id on an ongoing transaction"
   const std::size_t logged = e.h.log.size();
   const auto f = e.init("a");
   REQUIRE(f.code != status::ok);
-#if 0
-  // MISMATCH (the texts disagree): CONTRACT.md line 42 "A call that returns anything but ok
-  // has changed nothing"; SEMANTICS §3.1 (and the header, like Kafka) fence + abort and answer
-  // concurrent_transactions. Runtime failure for a test written from CONTRACT.md alone.
-  CHECK(e.c.state("a") == txn_state::ongoing);
-  CHECK(e.h.log.size() == logged);
-#endif
-  CHECK(e.h.log.size() > logged);  // S3.1: the fence is logged
+  // The one exception to CONTRACT's "anything but ok changed nothing", spelled by SEMANTICS
+  // §3.1 (Kafka's fence + abort, then CONCURRENT_TRANSACTIONS; documented in the header).
+  CHECK(f.code == status::concurrent_transactions);
+  CHECK(e.c.state("a") == txn_state::prepare_abort);
+  CHECK(e.h.log.size() == logged + 1);  // one record: prepare_abort with the fenced epoch
 }
 
 TEST_CASE("S3.2 add_partitions / add_offsets: unknown_producer, fenced, concurrent_transactions, table_full") {
@@ -1337,17 +1330,15 @@ TEST_CASE("S3.7: ids idle longer than the id expiry go to dead and free their sl
   CHECK(e.init("e", week + 2).code == status::ok);
 }
 
-TEST_CASE("S3.7 boundary: idle exactly the id expiry is not yet 'longer than' it") {
+TEST_CASE("S3.7 boundary: idle for exactly the id expiry is expired (Kafka: inclusive)") {
   txn_env e;
   constexpr std::uint64_t week = 604800000;
   REQUIRE(e.init("a", 0).code == status::ok);
   (void)e.c.poll(week);
-#if 0
-  // MISMATCH: SEMANTICS §3.7 "idle longer than the id expiry"; the header expires at
-  // now - last >= expiry (Kafka's lastUpdate <= now - expiry, inclusive). Runtime failure.
-  CHECK(e.c.state("a") == txn_state::empty);
-#endif
-  CHECK((e.c.state("a") == txn_state::empty || e.c.state("a") == txn_state::dead));
+  // Kafka's rule is inclusive (lastUpdate <= now - expiry, KAFKA_REFERENCE §2.8), as is the
+  // sequence_table's expire (now - last_seen >= idle_ms, CONTRACT): idle for exactly the expiry
+  // is expired.
+  CHECK(e.c.state("a") == txn_state::dead);
 }
 
 TEST_CASE("S3.7: ids in prepare_* or ongoing never expire") {
