@@ -3665,8 +3665,10 @@ class producer_log {
     if (s == status::table_full) {
       snap_gen_ = 0;
       s = j.compact(writer);
-      if (s == status::ok && snap_gen_ != j.generation())  // the writer left this table out
-        s = overflow_ ? status::invalid_state : append_changes(j, t);
+      // The writer left this table out: the new area holds no producer, so the changes alone
+      // would drop every producer not noted since the last flush; write them all.
+      if (s == status::ok && snap_gen_ != j.generation())
+        s = overflow_ ? status::invalid_state : write_snapshot(j, t);
     }
     if (s == status::ok) s = j.sync();
     if (s != status::ok) return s;
