@@ -3915,7 +3915,7 @@ class txn_log {
 /// (producer_id, first_offset, last_offset) in marker order. The newest record wins. flush()
 /// writes one when the index changed since the last ok flush (compared byte for byte with
 /// the last record written: no false "unchanged").
-/// sizeof = max_record_bytes + 16.
+/// sizeof = max_record_bytes rounded up to 8, + 24 (x86-64; 440 for txn_index<4, 8>).
 template <class Index>
 class txn_index_log {
  public:

@@ -1013,6 +1013,8 @@ static_assert(sizeof(offseq::sequence_table<8, 3>) == 648, "README: sequence_tab
 static_assert(sizeof(offseq::sequence_table<1, 1>) == 56, "README: sequence_table<1, 1>");
 static_assert(sizeof(offseq::txn_coordinator<16, 4, 2, 32, test_hooks>) == 4912, "README: txn_coordinator<16, 4, 2, 32>");
 static_assert(sizeof(offseq::txn_index<4, 8>) == 352, "README: txn_index<4, 8>");
+static_assert(sizeof(offseq::txn_index_log<offseq::txn_index<4, 8>>) == 440, "README Memory: txn_index_log<txn_index<4, 8>>");
+static_assert(sizeof(offseq::producer_log<offseq::sequence_table<8, 3>>) == 96, "README Memory: producer_log<sequence_table<8, 3>>");
 #endif
 
 // Answers every marker sent so far (and any sent while answering).
