@@ -3666,9 +3666,9 @@ class producer_log {
       snap_gen_ = 0;
       s = j.compact(writer);
       // The writer left this table out: the new area holds no producer, so the changes alone
-      // would drop every producer not noted since the last flush; write them all.
-      if (s == status::ok && snap_gen_ != j.generation())
-        s = overflow_ ? status::invalid_state : write_snapshot(j, t);
+      // would drop every producer not noted since the last flush (and after an overflow the
+      // notes are incomplete anyway); write them all.
+      if (s == status::ok && snap_gen_ != j.generation()) s = write_snapshot(j, t);
     }
     if (s == status::ok) s = j.sync();
     if (s != status::ok) return s;
