@@ -3410,7 +3410,13 @@ class tracker_log {
       }
     }
     if (s == status::not_found) return status::ok;  // nothing changed
-    if (s == status::ok) s = j.sync();
+    if (s == status::ok) {
+      s = j.sync();
+      // The unsynced record may still become durable (any later sync): what last_ says is
+      // persisted is no longer certain, so the next flush writes every partition again.
+      if (s != status::ok)
+        for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+    }
     if (s != status::ok) return s;
     remember(j.last_payload(), last_n_);
     return status::ok;
