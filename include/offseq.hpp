@@ -462,7 +462,8 @@ class commit_tracker {
   }
 
   /// Calls sink(p, position) once for each partition whose position changed since the
-  /// previous drain, with its latest position. A sink returning false keeps p pending.
+  /// previous drain, with its latest position. A sink returning false (or a status other than
+  /// ok) keeps p pending.
   /// Returns how many positions the sink accepted. Under a race with a concurrent advance a
   /// position may be handed over twice (harmless for persistence); one is never missed.
   template <class Sink>
@@ -746,6 +747,8 @@ class commit_tracker {
     if constexpr (std::is_void<decltype(sink(p, pos))>::value) {
       sink(p, pos);
       return true;
+    } else if constexpr (std::is_same<std::decay_t<decltype(sink(p, pos))>, status>::value) {
+      return sink(p, pos) == status::ok;  // a cast to bool would read ok (0) as a failure
     } else {
       return static_cast<bool>(sink(p, pos));
     }
@@ -3410,7 +3413,13 @@ class tracker_log {
       }
     }
     if (s == status::not_found) return status::ok;  // nothing changed
-    if (s == status::ok) s = j.sync();
+    if (s == status::ok) {
+      s = j.sync();
+      // The unsynced record may still become durable (any later sync): what last_ says is
+      // persisted is no longer certain, so the next flush writes every partition again.
+      if (s != status::ok)
+        for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+    }
     if (s != status::ok) return s;
     remember(j.last_payload(), last_n_);
     return status::ok;

@@ -288,6 +288,18 @@ TEST_CASE("§1.8 drain: changed partitions once, latest position, coalesced; fal
   CHECK(drained(t).empty());
 }
 
+// A sink that writes through a storage hook returns offseq's own status: io_error must keep
+// the partition pending and ok must accept it (a plain cast to bool inverts both: ok is 0).
+TEST_CASE("§1.8 drain: a sink returning status keeps the partition pending unless ok") {
+  tracker t;
+  const auto g = t.assign(1);
+  CHECK(t.commit(1, 4, g) == status::ok);
+  CHECK(t.drain([](std::size_t, std::int64_t) { return status::io_error; }) == 0);
+  CHECK(t.pending(1));
+  CHECK(t.drain([](std::size_t, std::int64_t) { return status::ok; }) == 1);
+  CHECK_FALSE(t.pending(1));
+}
+
 TEST_CASE("contract: restore is not a change for drain, reset is; both clear completions") {
   tracker t;
   const auto g = t.assign(0);

@@ -1324,3 +1324,43 @@ TEST_CASE("producer_log: a flush whose compaction writer left the table out stil
     CHECK(table_state(t2) == table_state(t));
   }
 }
+
+// A failed sync does not take back the record it was meant to cover: a later sync (of any
+// engine's record) can still make it durable. The next flush must write that partition again
+// even if the tracker is back at the state persisted before (here: reset to it).
+namespace {
+struct flaky_sync_flash {
+  sim_flash* f;
+  bool fail_sync = false;
+  std::size_t size() const noexcept { return f->size(); }
+  std::size_t erase_block() const noexcept { return f->erase_block(); }
+  std::size_t program_unit() const noexcept { return f->program_unit(); }
+  status read(std::size_t a, void* d, std::size_t n) noexcept { return f->read(a, d, n); }
+  status write(std::size_t a, const void* s, std::size_t n) noexcept { return f->write(a, s, n); }
+  status erase(std::size_t a, std::size_t n) noexcept { return f->erase(a, n); }
+  status sync() noexcept { return fail_sync ? status::io_error : f->sync(); }
+};
+}  // namespace
+
+TEST_CASE("tracker_log: after a failed sync the next flush writes the partition again, even if unchanged") {
+  sim_flash f(8192, 1024, 8);
+  flaky_sync_flash fs{&f};
+  using fjournal = offseq::journal<flaky_sync_flash, tlog::max_record_bytes, 16>;
+  tracker t;
+  tlog log;
+  fjournal j(fs);
+  REQUIRE(j.format() == status::ok);
+  const auto g = t.assign(0);
+  REQUIRE(t.commit(0, 10, g) == status::ok);
+  REQUIRE(log.flush(j, t) == status::ok);  // 10 is durable
+  REQUIRE(t.commit(0, 20, g) == status::ok);
+  fs.fail_sync = true;
+  REQUIRE(log.flush(j, t) == status::io_error);  // the record of 20 is on the medium, unsynced
+  fs.fail_sync = false;
+  REQUIRE(t.reset(0, 10) == status::ok);  // rewind: reprocess 10..19
+  REQUIRE(log.flush(j, t) == status::ok);  // ok: 10 is what a restart must see
+  tracker t2;
+  fjournal j2(fs);
+  REQUIRE(tlog::load(j2, t2) == status::ok);
+  CHECK(t2.committed(0) == 10);  // not 20: that would skip 10..19
+}
