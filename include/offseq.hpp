@@ -313,8 +313,9 @@ static_assert(mod_u64_small(0x123456789ABCull, 5) == 0x123456789ABCull % 5, "");
 // floor's own stripe is scanned first and bounds the others, so an offset stuck at the floor
 // costs one load, not every stripe's run. The run is read under one floor: if the floor
 // moved meanwhile (its slots may be reused) the read is repeated, so results never go back.
-// One relaxation: a commit(to) racing a complete(to - 1) may both answer ok, where one of them
-// would be stale in any sequential order; the position they leave is right either way.
+// One relaxation: a commit(to) (or a complete_range reaching to) racing the complete(o) that
+// fills the last gap below `to` may both answer ok, where one of them would be stale in any
+// sequential order; the position they leave is right either way.
 //
 //                 W=64 (atomic_sync)     W=32 (atomic_sync32)
 //   positions     0 .. 2^48-1            0 .. 2^24-1
