@@ -3886,7 +3886,7 @@ class txn_log {
 
   /// What a synchronous Hooks::log_append does: append r, compacting with writer when the
   /// area is full (writer(journal&) -> status must call write_snapshot and the other engines'
-  /// snapshot writers), then sync. ok = r is durable.
+  /// snapshot writers), then sync. ok = r is durable; a failed sync compacts (r dropped).
   template <class Journal, class Writer>
   static status append(Journal& j, const log_record& r, Writer&& writer) noexcept {
     check_journal<Journal>();
@@ -3896,7 +3896,13 @@ class txn_log {
       s = j.compact(writer);
       if (s == status::ok) s = j.append_with(type, enc);
     }
-    return s == status::ok ? j.sync() : s;
+    if (s != status::ok) return s;
+    s = j.sync();
+    // r is in the area, where the next ok sync would make it durable, yet the coordinator takes
+    // it as not written (and logs its next record under the same lsn): replace the area by the
+    // durable state, without r.
+    if (s != status::ok) (void)j.compact(writer);
+    return s;
   }
 
  private:

@@ -1289,3 +1289,68 @@ TEST_CASE("producer_log: note counts each producer once, also ids that share the
   pl.note(1000001);  // one more than the table holds: the next flush compacts
   CHECK(pl.changed() == table::capacity + 1);
 }
+
+// ------------------------------------------------------------------------------------------
+// txn_log over a storage whose sync can fail (e.g. fdatasync EIO) without a power cut.
+// ------------------------------------------------------------------------------------------
+namespace {
+struct sync_failing_flash : sim_flash {
+  using sim_flash::sim_flash;
+  int fail_sync = 0;  // the next N syncs fail
+  status sync() noexcept {
+    if (fail_sync > 0) {
+      --fail_sync;
+      return status::io_error;
+    }
+    return sim_flash::sync();
+  }
+};
+using sjournal = offseq::journal<sync_failing_flash, 1024, 16>;
+struct shooks;
+using scoord = offseq::txn_coordinator<4, 4, 2, 16, shooks>;
+using sclog = offseq::txn_log<scoord>;
+struct shooks {
+  sjournal* j = nullptr;
+  scoord* c = nullptr;
+  std::vector<offseq::txn_marker> sent;
+  std::int64_t next_pid = 100;
+  status log_append(const scoord::log_record& r) noexcept {
+    return sclog::append(*j, r, [this](sjournal& jj) noexcept { return sclog::write_snapshot(jj, *c); });
+  }
+  status send_marker(const offseq::txn_marker& mk) noexcept {
+    sent.push_back(mk);
+    return status::ok;
+  }
+  status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next_pid++;
+    return status::ok;
+  }
+};
+}  // namespace
+
+TEST_CASE("txn_log: an append whose sync failed is not written: a later record of the id recovers") {
+  sync_failing_flash f(16384, 1024, 4);
+  {
+    sjournal j(f);
+    shooks h;
+    scoord c(h);
+    h.j = &j;
+    h.c = &c;
+    REQUIRE(j.format() == status::ok);
+    const auto pr = c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    f.fail_sync = 1;  // the commit's record reaches the medium, its sync fails
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
+    CHECK(c.state("x") == offseq::txn_state::ongoing);  // "not written", as the hook said
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
+    CHECK(c.state("x") == offseq::txn_state::prepare_abort);
+  }
+  sjournal j(f);
+  shooks h;
+  scoord c(h);
+  h.j = &j;
+  h.c = &c;
+  CHECK(sclog::load(j, c, 10) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::prepare_abort);  // the acknowledged decision, not the failed one
+}
