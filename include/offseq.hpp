@@ -1748,8 +1748,19 @@ class txn_coordinator {
         r.offset_count > OffsetsPerTxn || static_cast<std::uint8_t>(r.state) > 7 ||
         r.state == txn_state::prepare_epoch_fence || r.timeout_ms == 0)
       return status::corrupt;
-    for (std::size_t j = 0; j < r.offset_count; ++j)
+    // Shapes the coordinator never logs: a partition twice (its second marker could never be
+    // acknowledged), or partitions/offsets outside a transaction (the next one would inherit them).
+    const bool in_txn = r.state == txn_state::ongoing || r.state == txn_state::prepare_commit ||
+                        r.state == txn_state::prepare_abort;
+    if (!in_txn && (r.partition_count != 0 || r.offset_count != 0)) return status::corrupt;
+    for (std::size_t j = 0; j < r.partition_count; ++j)
+      for (std::size_t k = 0; k < j; ++k)
+        if (r.partitions[k] == r.partitions[j]) return status::corrupt;
+    for (std::size_t j = 0; j < r.offset_count; ++j) {
       if (r.offsets[j].next_offset < 0) return status::corrupt;
+      for (std::size_t k = 0; k < j; ++k)
+        if (r.offsets[k].partition == r.offsets[j].partition) return status::corrupt;
+    }
     slot* sp = find(txn_id(r.id, r.id_length));
     if (sp != nullptr) {
       slot& s = *sp;
