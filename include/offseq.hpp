@@ -3143,7 +3143,7 @@ class journal {
 
   // Is the intact record at `off` (ending at `end`, sequence `seq`) voided by a skip record
   // naming it, i.e. did its write report io_error? The skip is the first intact record behind
-  // it (directly behind, or behind a torn region when the skip's own first write failed).
+  // it (directly behind, or behind a torn or blank region when the skip's own first write failed).
   // Sets `next`/`next_seq` past the skip when voided; `clobbered` when buf_ was reused.
   status voided(std::size_t area, std::size_t off, std::size_t end, std::uint64_t seq, bool& v,
                 std::size_t& next, std::uint64_t& next_seq, bool& clobbered) noexcept {
@@ -3153,8 +3153,9 @@ class journal {
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
     if (s != status::ok) return s;
-    if (erased(pk)) return status::ok;
-    if (well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
+    // Blank behind it is no proof: a skip whose first write failed without programming
+    // anything leaves a blank region, and its retry lands behind that.
+    if (!erased(pk) && well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
     clobbered = true;
     std::size_t last;
     s = last_programmed(area, end, last);

@@ -1354,3 +1354,42 @@ TEST_CASE("txn_log: an append whose sync failed is not written: a later record o
   CHECK(sclog::load(j, c, 10) == status::ok);
   CHECK(c.state("x") == offseq::txn_state::prepare_abort);  // the acknowledged decision, not the failed one
 }
+
+// A write that reaches the medium whole and still reports io_error (a lost acknowledgement).
+namespace {
+struct landing_flash : sim_flash {
+  using sim_flash::sim_flash;
+  int land_then_fail = 0;  // the next N writes land, then report io_error
+  status write(std::size_t addr, const void* src, std::size_t n) noexcept {
+    const status s = sim_flash::write(addr, src, n);
+    if (s != status::ok || land_then_fail == 0) return s;
+    --land_then_fail;
+    return status::io_error;
+  }
+};
+}  // namespace
+
+TEST_CASE("io_error: a record that landed stays void when its skip's first write landed nothing") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{4}, std::size_t{16}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.land_then_fail = 1;
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
+    f.fail_writes(true);
+    CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip fails, nothing programmed
+    f.fail_writes(false);
+    REQUIRE(j.append(4, "next", 4) == status::ok);  // the skip again, then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].type == 1);
+    CHECK(got[1].type == 4);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
