@@ -3210,6 +3210,10 @@ class journal {
     res.gen = detail::get_u64(buf_ + header_bytes);
     std::uint64_t seq = r.seq + 1;
     std::size_t off = r.end;
+    // Start of the torn region the last skip passed named, until an ordinary record: a skip
+    // retry that failed again after an earlier attempt landed leaves a torn region behind that
+    // attempt, closed by a skip naming the same start (put() keeps the gap until a skip lands).
+    std::size_t open_gap = npos;
     for (;;) {
       s = read_record(area, off, r);
       if (s != status::ok) {
@@ -3224,6 +3228,7 @@ class journal {
           }
           seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
           off = r.end;
+          open_gap = detail::get_u32(buf_ + header_bytes);
           continue;
         }
         if (r.seq != seq) {  // stale or misplaced record
@@ -3243,6 +3248,7 @@ class journal {
           }
         }
         if (v) {
+          open_gap = off;
           off = next;
           seq = next_seq;
           continue;
@@ -3279,6 +3285,7 @@ class journal {
         }
         off = r.end;
         ++seq;
+        open_gap = npos;
         continue;
       }
       // Not an intact record at `off`: a clean end, a torn tail, or damage.
@@ -3306,7 +3313,8 @@ class journal {
       }
       if (found) {
         // Acknowledged torn region (a skip naming this offset): continue behind it.
-        if (is_skip_for(q, off, seq)) {
+        if (is_skip_for(q, off, seq) || (open_gap != npos && is_skip_for(q, open_gap, seq))) {
+          if (open_gap == npos) open_gap = off;
           off = q.end;
           seq = q.seq + 1;
           continue;

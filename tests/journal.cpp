@@ -1393,3 +1393,31 @@ TEST_CASE("io_error: a record that landed stays void when its skip's first write
     CHECK(f.overwrite_errors() == 0);
   }
 }
+
+TEST_CASE("io_error: a skip retry failing after an earlier attempt landed still closes the torn region") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.fail_writes(true);
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed
+    f.fail_writes(false);
+    f.land_then_fail = 1;
+    CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip lands, reported failed
+    f.fail_writes(true);
+    CHECK(j.append(4, "gone", 4) == status::io_error);  // the skip's retry programs nothing
+    f.fail_writes(false);
+    REQUIRE(j.append(5, "next", 4) == status::ok);  // the skip lands, then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].type == 1);
+    CHECK(got[1].type == 5);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
