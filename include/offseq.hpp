@@ -3326,6 +3326,23 @@ class journal {
       std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
       const std::size_t after_last = align(last + 1);
       if (after_last > resume) resume = after_last;
+      // The tail may hold several failed writes (a record, then its skip), and the unit holding
+      // a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the writes by
+      // their headers so the last one's whole extent is passed, not just its last non-0xFF byte.
+      for (std::size_t p = off; p <= last;) {
+        rec_info w;
+        s = read_record(area, p, w);
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
+        if (w.length_ok) {
+          p = w.end;
+        } else {  // a header cut inside it (magic first), or nothing written at p
+          p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+        }
+        if (p > resume) resume = p;
+      }
       res.resume = resume > area_bytes_ ? area_bytes_ : resume;
       res.gap = off;
       res.next_seq = seq;

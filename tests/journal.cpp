@@ -1360,7 +1360,15 @@ namespace {
 struct landing_flash : sim_flash {
   using sim_flash::sim_flash;
   int land_then_fail = 0;  // the next N writes land, then report io_error
+  std::string script;      // per write, first char consumed: 'o' ok, 'f' fails unprogrammed, 'l' lands + io_error
   status write(std::size_t addr, const void* src, std::size_t n) noexcept {
+    if (!script.empty()) {
+      const char c = script[0];
+      script.erase(0, 1);
+      if (c == 'f') return status::io_error;
+      const status w = sim_flash::write(addr, src, n);
+      return c == 'l' && w == status::ok ? status::io_error : w;
+    }
     const status s = sim_flash::write(addr, src, n);
     if (s != status::ok || land_then_fail == 0) return s;
     --land_then_fail;
@@ -1420,4 +1428,38 @@ TEST_CASE("io_error: a skip retry failing after an earlier attempt landed still 
     CHECK(got[1].type == 5);
     CHECK(f.overwrite_errors() == 0);
   }
+}
+
+TEST_CASE("§5.3 torn tail of two failed writes: appends resume past a cut unit that reads 0xFF") {
+  // A failed write that programmed nothing, then the skip after it cut by the power in the
+  // header's 8th byte (~length's high byte, 0xFF): that unit is programmed yet reads erased.
+  sim_flash f(4096, 512, 1);
+  f.half_program(true);
+  {
+    small_journal j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.fail_writes(true);
+    CHECK(j.append(2, "lost", 4) == status::io_error);
+    f.fail_writes(false);
+    f.cut_after(7);
+    CHECK(j.append(3, "cut!", 4) == status::io_error);  // the skip's write is cut
+    REQUIRE_FALSE(f.powered());
+  }
+  f.power_on();
+  {
+    small_journal j(f);
+    std::vector<record> got;
+    REQUIRE(replay_all(j, got) == status::ok);
+    CHECK(got.size() == 1);
+    CHECK(j.append(4, "next", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+  }
+  CHECK(f.overwrite_errors() == 0);
+  small_journal j(f);
+  std::vector<record> got;
+  CHECK(replay_all(j, got) == status::ok);
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].type == 4);
 }
