@@ -3314,7 +3314,7 @@ class journal {
       if (found) {
         // Acknowledged torn region (a skip naming this offset): continue behind it.
         if (is_skip_for(q, off, seq) || (open_gap != npos && is_skip_for(q, open_gap, seq))) {
-          if (open_gap == npos) open_gap = off;
+          open_gap = detail::get_u32(buf_ + header_bytes);  // q's gap, still in buf_
           off = q.end;
           seq = q.seq + 1;
           continue;

@@ -1463,3 +1463,30 @@ TEST_CASE("§5.3 torn tail of two failed writes: appends resume past a cut unit 
   REQUIRE(got.size() == 2);
   CHECK(got[1].type == 4);
 }
+
+TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own start") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.script = "f";
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed: gap 1
+    f.script = "of";
+    CHECK(j.append(3, "lost", 4) == status::io_error);  // skip(gap 1), the record fails: gap 2
+    f.script = "l";
+    CHECK(j.append(4, "gone", 4) == status::io_error);  // skip(gap 2) lands, reported failed
+    f.script = "f";
+    CHECK(j.append(5, "gone", 4) == status::io_error);  // its retry programs nothing
+    REQUIRE(j.append(6, "next", 4) == status::ok);       // skip(gap 2), then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].type == 6);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
