@@ -1743,7 +1743,7 @@ class txn_coordinator {
   /// corrupt for a record out of range, out of order for its id, or an invalid transition;
   /// table_full if more ids than slots. Nothing changes unless ok. Follow with resume().
   status replay(const log_record& r) noexcept {
-    if (r.lsn == 0 || r.producer_id < 0 || r.last_producer_id < -1 || r.epoch < 0 || r.last_epoch < -1 ||
+    if (r.lsn == 0 || r.lsn == max_lsn || r.producer_id < 0 || r.last_producer_id < -1 || r.epoch < 0 || r.last_epoch < -1 ||
         r.id_length == 0 || r.id_length > MaxIdLength || r.partition_count > PartitionsPerTxn ||
         r.offset_count > OffsetsPerTxn || static_cast<std::uint8_t>(r.state) > 7 ||
         r.state == txn_state::prepare_epoch_fence || r.timeout_ms == 0)
@@ -1873,6 +1873,8 @@ class txn_coordinator {
   static_assert(sizeof(slot) == slot_size, "offseq: txn_coordinator slot layout differs from its formula");
 
   static constexpr producer_result fail(status s) noexcept { return producer_result{s, -1, -1}; }
+  // Never logged or replayed: next_lsn_ would wrap to 0, which replay refuses.
+  static constexpr std::uint64_t max_lsn = ~std::uint64_t{0};
 
   static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
 
@@ -2061,6 +2063,7 @@ class txn_coordinator {
   // Phase one: `next`, moved to state `to` at now_ms, to the log. Sync: durable on ok, phase
   // two at once.
   status append(slot& s, txn_state to, std::uint64_t now_ms) noexcept {
+    if (next_lsn_ == max_lsn) return status::table_full;  // only after a replayed max_lsn - 1: never wrap to 0
     s.next.state = to;
     s.next.update_ms = now_ms;
     s.next.lsn = next_lsn_;

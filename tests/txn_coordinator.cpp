@@ -1807,3 +1807,21 @@ TEST_CASE("§3.6 recovery: records the coordinator never writes (repeated partit
     }
   }
 }
+
+TEST_CASE("§3.6 recovery: an lsn at the top of its range is corrupt (next_lsn would wrap to 0, itself corrupt)") {
+  fx f;
+  f.to(txn_state::empty);
+  rec r = f.h.log.back();
+  r.lsn = ~std::uint64_t{0};
+  hooks_t h;
+  coord c(h);
+  CHECK(c.replay(r) == status::corrupt);
+  CHECK(c.size() == 0);
+  CHECK(c.next_lsn() == 1);
+  r.lsn = ~std::uint64_t{0} - 1;  // the last usable one
+  CHECK(c.replay(r) == status::ok);
+  CHECK(c.next_lsn() == ~std::uint64_t{0});
+  const auto before = look(c);
+  CHECK(c.init_producer_id("t", tmo, 5).code == status::table_full);  // the log sequence is used up
+  CHECK(look(c) == before);
+}
