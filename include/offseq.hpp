@@ -2816,6 +2816,20 @@ class journal {
   /// Payload of the last record appended, until the next call on this journal.
   const std::uint8_t* last_payload() const noexcept { return buf_ + header_bytes; }
 
+  /// The last append() is to count as failed, as if its write had reported io_error: the next
+  /// append first writes a skip naming it, so replay ignores it even if a later sync makes it
+  /// durable (a power cut before that append may still leave it). For a caller that reports the
+  /// record as not written after a failed sync(). invalid_state if anything was written after
+  /// it (or it is in an area compaction has left).
+  status void_last() noexcept {
+    if (mode_ == mode::closed || last_.area != cur_.area || last_.pos == npos || last_.seq != cur_.pos ||
+        cur_.gap != npos)
+      return status::invalid_state;
+    cur_.gap = last_.pos;
+    last_.pos = npos;
+    return status::ok;
+  }
+
   /// Makes every append before it durable (Storage::sync). io_error: retry; appends since the
   /// last ok sync may or may not survive a cut.
   status sync() noexcept {
@@ -2932,6 +2946,7 @@ class journal {
     cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
     if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
     mode_ = v.st == status::ok ? mode::open : mode::damaged;
+    last_.pos = npos;
     return v.st == status::ok ? status::ok : status::corrupt;
   }
 
@@ -2970,6 +2985,7 @@ class journal {
       return s;
     }
     ++gen_;
+    last_.pos = npos;  // the last user record is in the superseded area now
     // Mark the old area superseded, through its own cursor (best effort: a failure here only
     // loses the detection of a later-damaged newest header; the next sync makes it durable).
     (void)put_gen(internal::superseded, gen_, old);
@@ -3045,7 +3061,11 @@ class journal {
     if (internal_rec) return put_small(type, payload, n, c);
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
-    return emit(buf_, type, n, c);
+    const std::size_t at = c.pos;
+    const status s = emit(buf_, type, n, c);
+    // For void_last(): where it starts and (in `seq`) ends; only while it is the last write.
+    if (&c == &cur_) last_ = cursor{c.area, s == status::ok ? at : npos, npos, c.pos};
+    return s;
   }
 
   status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n, cursor& c) noexcept {
@@ -3358,6 +3378,7 @@ class journal {
   std::size_t area_bytes_ = 0;
   cursor cur_{0, 0, npos, 0};
   std::uint64_t gen_ = 0;
+  cursor last_{0, npos, npos, 0};  // last user record of cur_'s area: pos = start, seq = end offset
   mode mode_ = mode::closed;
   alignas(8) std::uint8_t buf_[buffer_bytes];
 };
@@ -3926,7 +3947,7 @@ class txn_log {
 
   /// What a synchronous Hooks::log_append does: append r, compacting with writer when the
   /// area is full (writer(journal&) -> status must call write_snapshot and the other engines'
-  /// snapshot writers), then sync. ok = r is durable; a failed sync compacts (r dropped).
+  /// snapshot writers), then sync. ok = r is durable; after a failed sync r is voided (void_last).
   template <class Journal, class Writer>
   static status append(Journal& j, const log_record& r, Writer&& writer) noexcept {
     check_journal<Journal>();
@@ -3939,9 +3960,8 @@ class txn_log {
     if (s != status::ok) return s;
     s = j.sync();
     // r is in the area, where the next ok sync would make it durable, yet the coordinator takes
-    // it as not written (and logs its next record under the same lsn): replace the area by the
-    // durable state, without r.
-    if (s != status::ok) (void)j.compact(writer);
+    // it as not written (and logs its next record under the same lsn): void it.
+    if (s != status::ok) (void)j.void_last();
     return s;
   }
 

@@ -1490,3 +1490,54 @@ TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own
     CHECK(f.overwrite_errors() == 0);
   }
 }
+
+TEST_CASE("txn_log: an append whose sync failed stays unwritten when the syncs after it fail too") {
+  sync_failing_flash f(16384, 1024, 4);
+  {
+    sjournal j(f);
+    shooks h;
+    scoord c(h);
+    h.j = &j;
+    h.c = &c;
+    REQUIRE(j.format() == status::ok);
+    const auto pr = c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    f.fail_sync = 2;  // the commit record's sync, and the next one (e.g. a compaction's), fail
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
+    CHECK(c.state("x") == offseq::txn_state::ongoing);
+    f.fail_sync = 0;
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
+  }
+  sjournal j(f);
+  shooks h;
+  scoord c(h);
+  h.j = &j;
+  h.c = &c;
+  CHECK(sclog::load(j, c, 10) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::prepare_abort);
+  CHECK(f.overwrite_errors() == 0);
+}
+
+TEST_CASE("journal::void_last: the last append is skipped by replay; refused once anything follows it") {
+  sim_flash f(4096, 512, 4);
+  small_journal j(f);
+  CHECK(j.void_last() == status::invalid_state);  // closed
+  REQUIRE(j.format() == status::ok);
+  CHECK(j.void_last() == status::invalid_state);  // nothing appended
+  REQUIRE(j.append(1, "keep", 4) == status::ok);
+  REQUIRE(j.append(2, "void", 4) == status::ok);
+  REQUIRE(j.sync() == status::ok);
+  CHECK(j.void_last() == status::ok);
+  CHECK(j.void_last() == status::invalid_state);  // once
+  REQUIRE(j.append(3, "next", 4) == status::ok);
+  REQUIRE(j.sync() == status::ok);
+  small_journal j2(f);
+  std::vector<record> got;
+  REQUIRE(replay_all(j2, got) == status::ok);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].type == 1);
+  CHECK(got[1].type == 3);
+  CHECK(j2.void_last() == status::invalid_state);  // after open: not its append
+  CHECK(f.overwrite_errors() == 0);
+}
