@@ -1747,13 +1747,24 @@ class txn_coordinator {
   /// corrupt for a record out of range, out of order for its id, or an invalid transition;
   /// table_full if more ids than slots. Nothing changes unless ok. Follow with resume().
   status replay(const log_record& r) noexcept {
-    if (r.lsn == 0 || r.producer_id < 0 || r.last_producer_id < -1 || r.epoch < 0 || r.last_epoch < -1 ||
+    if (r.lsn == 0 || r.lsn == max_lsn || r.producer_id < 0 || r.last_producer_id < -1 || r.epoch < 0 || r.last_epoch < -1 ||
         r.id_length == 0 || r.id_length > MaxIdLength || r.partition_count > PartitionsPerTxn ||
         r.offset_count > OffsetsPerTxn || static_cast<std::uint8_t>(r.state) > 7 ||
         r.state == txn_state::prepare_epoch_fence || r.timeout_ms == 0)
       return status::corrupt;
-    for (std::size_t j = 0; j < r.offset_count; ++j)
+    // Shapes the coordinator never logs: a partition twice (its second marker could never be
+    // acknowledged), or partitions/offsets outside a transaction (the next one would inherit them).
+    const bool in_txn = r.state == txn_state::ongoing || r.state == txn_state::prepare_commit ||
+                        r.state == txn_state::prepare_abort;
+    if (!in_txn && (r.partition_count != 0 || r.offset_count != 0)) return status::corrupt;
+    for (std::size_t j = 0; j < r.partition_count; ++j)
+      for (std::size_t k = 0; k < j; ++k)
+        if (r.partitions[k] == r.partitions[j]) return status::corrupt;
+    for (std::size_t j = 0; j < r.offset_count; ++j) {
       if (r.offsets[j].next_offset < 0) return status::corrupt;
+      for (std::size_t k = 0; k < j; ++k)
+        if (r.offsets[k].partition == r.offsets[j].partition) return status::corrupt;
+    }
     slot* sp = find(txn_id(r.id, r.id_length));
     if (sp != nullptr) {
       slot& s = *sp;
@@ -1866,6 +1877,8 @@ class txn_coordinator {
   static_assert(sizeof(slot) == slot_size, "offseq: txn_coordinator slot layout differs from its formula");
 
   static constexpr producer_result fail(status s) noexcept { return producer_result{s, -1, -1}; }
+  // Never logged or replayed: next_lsn_ would wrap to 0, which replay refuses.
+  static constexpr std::uint64_t max_lsn = ~std::uint64_t{0};
 
   static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
 
@@ -2054,6 +2067,7 @@ class txn_coordinator {
   // Phase one: `next`, moved to state `to` at now_ms, to the log. Sync: durable on ok, phase
   // two at once.
   status append(slot& s, txn_state to, std::uint64_t now_ms) noexcept {
+    if (next_lsn_ == max_lsn) return status::table_full;  // only after a replayed max_lsn - 1: never wrap to 0
     s.next.state = to;
     s.next.update_ms = now_ms;
     s.next.lsn = next_lsn_;
@@ -2806,6 +2820,20 @@ class journal {
   /// Payload of the last record appended, until the next call on this journal.
   const std::uint8_t* last_payload() const noexcept { return buf_ + header_bytes; }
 
+  /// The last append() is to count as failed, as if its write had reported io_error: the next
+  /// append first writes a skip naming it, so replay ignores it even if a later sync makes it
+  /// durable (a power cut before that append may still leave it). For a caller that reports the
+  /// record as not written after a failed sync(). invalid_state if anything was written after
+  /// it (or it is in an area compaction has left).
+  status void_last() noexcept {
+    if (mode_ == mode::closed || last_.area != cur_.area || last_.pos == npos || last_.seq != cur_.pos ||
+        cur_.gap != npos)
+      return status::invalid_state;
+    cur_.gap = last_.pos;
+    last_.pos = npos;
+    return status::ok;
+  }
+
   /// Makes every append before it durable (Storage::sync). io_error: retry; appends since the
   /// last ok sync may or may not survive a cut.
   status sync() noexcept {
@@ -2922,6 +2950,7 @@ class journal {
     cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
     if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
     mode_ = v.st == status::ok ? mode::open : mode::damaged;
+    last_.pos = npos;
     return v.st == status::ok ? status::ok : status::corrupt;
   }
 
@@ -2960,6 +2989,7 @@ class journal {
       return s;
     }
     ++gen_;
+    last_.pos = npos;  // the last user record is in the superseded area now
     // Mark the old area superseded, through its own cursor (best effort: a failure here only
     // loses the detection of a later-damaged newest header; the next sync makes it durable).
     (void)put_gen(internal::superseded, gen_, old);
@@ -3035,7 +3065,11 @@ class journal {
     if (internal_rec) return put_small(type, payload, n, c);
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
-    return emit(buf_, type, n, c);
+    const std::size_t at = c.pos;
+    const status s = emit(buf_, type, n, c);
+    // For void_last(): where it starts and (in `seq`) ends; only while it is the last write.
+    if (&c == &cur_) last_ = cursor{c.area, s == status::ok ? at : npos, npos, c.pos};
+    return s;
   }
 
   status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n, cursor& c) noexcept {
@@ -3136,7 +3170,7 @@ class journal {
 
   // Is the intact record at `off` (ending at `end`, sequence `seq`) voided by a skip record
   // naming it, i.e. did its write report io_error? The skip is the first intact record behind
-  // it (directly behind, or behind a torn region when the skip's own first write failed).
+  // it (directly behind, or behind a torn or blank region when the skip's own first write failed).
   // Sets `next`/`next_seq` past the skip when voided; `clobbered` when buf_ was reused.
   status voided(std::size_t area, std::size_t off, std::size_t end, std::uint64_t seq, bool& v,
                 std::size_t& next, std::uint64_t& next_seq, bool& clobbered) noexcept {
@@ -3146,8 +3180,9 @@ class journal {
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
     if (s != status::ok) return s;
-    if (erased(pk)) return status::ok;
-    if (well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
+    // Blank behind it is no proof: a skip whose first write failed without programming
+    // anything leaves a blank region, and its retry lands behind that.
+    if (!erased(pk) && well_formed(pk) && pk[3] != internal::skip) return status::ok;  // the common case
     clobbered = true;
     std::size_t last;
     s = last_programmed(area, end, last);
@@ -3202,6 +3237,10 @@ class journal {
     res.gen = detail::get_u64(buf_ + header_bytes);
     std::uint64_t seq = r.seq + 1;
     std::size_t off = r.end;
+    // Start of the torn region the last skip passed named, until an ordinary record: a skip
+    // retry that failed again after an earlier attempt landed leaves a torn region behind that
+    // attempt, closed by a skip naming the same start (put() keeps the gap until a skip lands).
+    std::size_t open_gap = npos;
     for (;;) {
       s = read_record(area, off, r);
       if (s != status::ok) {
@@ -3216,6 +3255,7 @@ class journal {
           }
           seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
           off = r.end;
+          open_gap = detail::get_u32(buf_ + header_bytes);
           continue;
         }
         if (r.seq != seq) {  // stale or misplaced record
@@ -3235,6 +3275,7 @@ class journal {
           }
         }
         if (v) {
+          open_gap = off;
           off = next;
           seq = next_seq;
           continue;
@@ -3271,6 +3312,7 @@ class journal {
         }
         off = r.end;
         ++seq;
+        open_gap = npos;
         continue;
       }
       // Not an intact record at `off`: a clean end, a torn tail, or damage.
@@ -3298,7 +3340,8 @@ class journal {
       }
       if (found) {
         // Acknowledged torn region (a skip naming this offset): continue behind it.
-        if (is_skip_for(q, off, seq)) {
+        if (is_skip_for(q, off, seq) || (open_gap != npos && is_skip_for(q, open_gap, seq))) {
+          open_gap = detail::get_u32(buf_ + header_bytes);  // q's gap, still in buf_
           off = q.end;
           seq = q.seq + 1;
           continue;
@@ -3310,6 +3353,23 @@ class journal {
       std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
       const std::size_t after_last = align(last + 1);
       if (after_last > resume) resume = after_last;
+      // The tail may hold several failed writes (a record, then its skip), and the unit holding
+      // a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the writes by
+      // their headers so the last one's whole extent is passed, not just its last non-0xFF byte.
+      for (std::size_t p = off; p <= last;) {
+        rec_info w;
+        s = read_record(area, p, w);
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
+        if (w.length_ok) {
+          p = w.end;
+        } else {  // a header cut inside it (magic first), or nothing written at p
+          p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+        }
+        if (p > resume) resume = p;
+      }
       res.resume = resume > area_bytes_ ? area_bytes_ : resume;
       res.gap = off;
       res.next_seq = seq;
@@ -3322,6 +3382,7 @@ class journal {
   std::size_t area_bytes_ = 0;
   cursor cur_{0, 0, npos, 0};
   std::uint64_t gen_ = 0;
+  cursor last_{0, npos, npos, 0};  // last user record of cur_'s area: pos = start, seq = end offset
   mode mode_ = mode::closed;
   alignas(8) std::uint8_t buf_[buffer_bytes];
 };
@@ -3898,7 +3959,7 @@ class txn_log {
 
   /// What a synchronous Hooks::log_append does: append r, compacting with writer when the
   /// area is full (writer(journal&) -> status must call write_snapshot and the other engines'
-  /// snapshot writers), then sync. ok = r is durable.
+  /// snapshot writers), then sync. ok = r is durable; after a failed sync r is voided (void_last).
   template <class Journal, class Writer>
   static status append(Journal& j, const log_record& r, Writer&& writer) noexcept {
     check_journal<Journal>();
@@ -3908,7 +3969,12 @@ class txn_log {
       s = j.compact(writer);
       if (s == status::ok) s = j.append_with(type, enc);
     }
-    return s == status::ok ? j.sync() : s;
+    if (s != status::ok) return s;
+    s = j.sync();
+    // r is in the area, where the next ok sync would make it durable, yet the coordinator takes
+    // it as not written (and logs its next record under the same lsn): void it.
+    if (s != status::ok) (void)j.void_last();
+    return s;
   }
 
  private:

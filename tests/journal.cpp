@@ -1364,3 +1364,255 @@ TEST_CASE("tracker_log: after a failed sync the next flush writes the partition 
   REQUIRE(tlog::load(j2, t2) == status::ok);
   CHECK(t2.committed(0) == 10);  // not 20: that would skip 10..19
 }
+
+// ------------------------------------------------------------------------------------------
+// txn_log over a storage whose sync can fail (e.g. fdatasync EIO) without a power cut.
+// ------------------------------------------------------------------------------------------
+namespace {
+struct sync_failing_flash : sim_flash {
+  using sim_flash::sim_flash;
+  int fail_sync = 0;  // the next N syncs fail
+  status sync() noexcept {
+    if (fail_sync > 0) {
+      --fail_sync;
+      return status::io_error;
+    }
+    return sim_flash::sync();
+  }
+};
+using sjournal = offseq::journal<sync_failing_flash, 1024, 16>;
+struct shooks;
+using scoord = offseq::txn_coordinator<4, 4, 2, 16, shooks>;
+using sclog = offseq::txn_log<scoord>;
+struct shooks {
+  sjournal* j = nullptr;
+  scoord* c = nullptr;
+  std::vector<offseq::txn_marker> sent;
+  std::int64_t next_pid = 100;
+  status log_append(const scoord::log_record& r) noexcept {
+    return sclog::append(*j, r, [this](sjournal& jj) noexcept { return sclog::write_snapshot(jj, *c); });
+  }
+  status send_marker(const offseq::txn_marker& mk) noexcept {
+    sent.push_back(mk);
+    return status::ok;
+  }
+  status allocate_producer_id(std::int64_t& out) noexcept {
+    out = next_pid++;
+    return status::ok;
+  }
+};
+}  // namespace
+
+TEST_CASE("txn_log: an append whose sync failed is not written: a later record of the id recovers") {
+  sync_failing_flash f(16384, 1024, 4);
+  {
+    sjournal j(f);
+    shooks h;
+    scoord c(h);
+    h.j = &j;
+    h.c = &c;
+    REQUIRE(j.format() == status::ok);
+    const auto pr = c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    f.fail_sync = 1;  // the commit's record reaches the medium, its sync fails
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
+    CHECK(c.state("x") == offseq::txn_state::ongoing);  // "not written", as the hook said
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
+    CHECK(c.state("x") == offseq::txn_state::prepare_abort);
+  }
+  sjournal j(f);
+  shooks h;
+  scoord c(h);
+  h.j = &j;
+  h.c = &c;
+  CHECK(sclog::load(j, c, 10) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::prepare_abort);  // the acknowledged decision, not the failed one
+}
+
+// A write that reaches the medium whole and still reports io_error (a lost acknowledgement).
+namespace {
+struct landing_flash : sim_flash {
+  using sim_flash::sim_flash;
+  int land_then_fail = 0;  // the next N writes land, then report io_error
+  std::string script;      // per write, first char consumed: 'o' ok, 'f' fails unprogrammed, 'l' lands + io_error
+  status write(std::size_t addr, const void* src, std::size_t n) noexcept {
+    if (!script.empty()) {
+      const char c = script[0];
+      script.erase(0, 1);
+      if (c == 'f') return status::io_error;
+      const status w = sim_flash::write(addr, src, n);
+      return c == 'l' && w == status::ok ? status::io_error : w;
+    }
+    const status s = sim_flash::write(addr, src, n);
+    if (s != status::ok || land_then_fail == 0) return s;
+    --land_then_fail;
+    return status::io_error;
+  }
+};
+}  // namespace
+
+TEST_CASE("io_error: a record that landed stays void when its skip's first write landed nothing") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{4}, std::size_t{16}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.land_then_fail = 1;
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
+    f.fail_writes(true);
+    CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip fails, nothing programmed
+    f.fail_writes(false);
+    REQUIRE(j.append(4, "next", 4) == status::ok);  // the skip again, then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].type == 1);
+    CHECK(got[1].type == 4);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
+
+TEST_CASE("io_error: a skip retry failing after an earlier attempt landed still closes the torn region") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.fail_writes(true);
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed
+    f.fail_writes(false);
+    f.land_then_fail = 1;
+    CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip lands, reported failed
+    f.fail_writes(true);
+    CHECK(j.append(4, "gone", 4) == status::io_error);  // the skip's retry programs nothing
+    f.fail_writes(false);
+    REQUIRE(j.append(5, "next", 4) == status::ok);  // the skip lands, then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].type == 1);
+    CHECK(got[1].type == 5);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
+
+TEST_CASE("§5.3 torn tail of two failed writes: appends resume past a cut unit that reads 0xFF") {
+  // A failed write that programmed nothing, then the skip after it cut by the power in the
+  // header's 8th byte (~length's high byte, 0xFF): that unit is programmed yet reads erased.
+  sim_flash f(4096, 512, 1);
+  f.half_program(true);
+  {
+    small_journal j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.fail_writes(true);
+    CHECK(j.append(2, "lost", 4) == status::io_error);
+    f.fail_writes(false);
+    f.cut_after(7);
+    CHECK(j.append(3, "cut!", 4) == status::io_error);  // the skip's write is cut
+    REQUIRE_FALSE(f.powered());
+  }
+  f.power_on();
+  {
+    small_journal j(f);
+    std::vector<record> got;
+    REQUIRE(replay_all(j, got) == status::ok);
+    CHECK(got.size() == 1);
+    CHECK(j.append(4, "next", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+  }
+  CHECK(f.overwrite_errors() == 0);
+  small_journal j(f);
+  std::vector<record> got;
+  CHECK(replay_all(j, got) == status::ok);
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].type == 4);
+}
+
+TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own start") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(unit);
+    landing_flash f(4096, 512, unit);
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    REQUIRE(j.sync() == status::ok);
+    f.script = "f";
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed: gap 1
+    f.script = "of";
+    CHECK(j.append(3, "lost", 4) == status::io_error);  // skip(gap 1), the record fails: gap 2
+    f.script = "l";
+    CHECK(j.append(4, "gone", 4) == status::io_error);  // skip(gap 2) lands, reported failed
+    f.script = "f";
+    CHECK(j.append(5, "gone", 4) == status::io_error);  // its retry programs nothing
+    REQUIRE(j.append(6, "next", 4) == status::ok);       // skip(gap 2), then the record
+    REQUIRE(j.sync() == status::ok);
+    offseq::journal<landing_flash, 64, 32> j2(f);
+    std::vector<record> got;
+    CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].type == 6);
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
+
+TEST_CASE("txn_log: an append whose sync failed stays unwritten when the syncs after it fail too") {
+  sync_failing_flash f(16384, 1024, 4);
+  {
+    sjournal j(f);
+    shooks h;
+    scoord c(h);
+    h.j = &j;
+    h.c = &c;
+    REQUIRE(j.format() == status::ok);
+    const auto pr = c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    f.fail_sync = 2;  // the commit record's sync, and the next one (e.g. a compaction's), fail
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
+    CHECK(c.state("x") == offseq::txn_state::ongoing);
+    f.fail_sync = 0;
+    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
+  }
+  sjournal j(f);
+  shooks h;
+  scoord c(h);
+  h.j = &j;
+  h.c = &c;
+  CHECK(sclog::load(j, c, 10) == status::ok);
+  CHECK(c.state("x") == offseq::txn_state::prepare_abort);
+  CHECK(f.overwrite_errors() == 0);
+}
+
+TEST_CASE("journal::void_last: the last append is skipped by replay; refused once anything follows it") {
+  sim_flash f(4096, 512, 4);
+  small_journal j(f);
+  CHECK(j.void_last() == status::invalid_state);  // closed
+  REQUIRE(j.format() == status::ok);
+  CHECK(j.void_last() == status::invalid_state);  // nothing appended
+  REQUIRE(j.append(1, "keep", 4) == status::ok);
+  REQUIRE(j.append(2, "void", 4) == status::ok);
+  REQUIRE(j.sync() == status::ok);
+  CHECK(j.void_last() == status::ok);
+  CHECK(j.void_last() == status::invalid_state);  // once
+  REQUIRE(j.append(3, "next", 4) == status::ok);
+  REQUIRE(j.sync() == status::ok);
+  small_journal j2(f);
+  std::vector<record> got;
+  REQUIRE(replay_all(j2, got) == status::ok);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].type == 1);
+  CHECK(got[1].type == 3);
+  CHECK(j2.void_last() == status::invalid_state);  // after open: not its append
+  CHECK(f.overwrite_errors() == 0);
+}

@@ -618,6 +618,10 @@ TEST_CASE("§3 every illegal transition of the table is refused by replay (corru
       rec r = f.h.log.back();
       r.state = to;
       r.lsn = f.c.next_lsn() + 5;
+      if (to != S::ongoing && to != S::prepare_commit && to != S::prepare_abort) {
+        r.partition_count = 0;  // outside a transaction the coordinator logs none (else corrupt)
+        r.offset_count = 0;
+      }
       const auto before = look(f.c);
       const status got = f.c.replay(r);
       // prepare_epoch_fence is never durable: Kafka completes a fence as prepare_abort.
@@ -1734,4 +1738,90 @@ TEST_CASE("randomized: coordinator == reference model, with hook failures; recov
                  << checkpoints << " log " << h.log.size());
   CHECK(commits > 50);
   CHECK(aborts > 20);
+}
+
+TEST_CASE("§3.6 recovery: records the coordinator never writes (repeated partitions, leftovers) are corrupt") {
+  rec r{};
+  r.lsn = 5;
+  r.producer_id = 1000;
+  r.last_producer_id = -1;
+  r.timeout_ms = tmo;
+  r.last_epoch = -1;
+  r.id_length = 1;
+  r.id[0] = 't';
+  SUBCASE("a partition twice: its second marker could never be acknowledged, prepare_commit forever") {
+    r.state = txn_state::prepare_commit;
+    r.txn_start_ms = 1;
+    r.partition_count = 2;
+    r.partitions[0] = r.partitions[1] = 3;
+    hooks_t h;
+    coord c(h);
+    if (c.replay(r) == status::ok) {  // show the consequence, then fail
+      (void)c.resume(10);
+      for (int k = 0; k < 3; ++k) {
+        h.ack_markers(c, 10 + static_cast<std::uint64_t>(k) * 5000);
+        (void)c.poll(10 + static_cast<std::uint64_t>(k) * 5000);
+      }
+      CHECK(c.state("t") == txn_state::complete_commit);
+    }
+    hooks_t h2;
+    coord c2(h2);
+    CHECK(c2.replay(r) == status::corrupt);
+    CHECK(c2.size() == 0);
+  }
+  SUBCASE("an offsets partition twice") {
+    r.state = txn_state::ongoing;
+    r.txn_start_ms = 1;
+    r.offset_count = 2;
+    r.offsets[0] = offseq::txn_offset{10, 4, 0};
+    r.offsets[1] = offseq::txn_offset{7, 4, 0};
+    hooks_t h;
+    coord c(h);
+    CHECK(c.replay(r) == status::corrupt);
+    CHECK(c.size() == 0);
+  }
+  SUBCASE("empty/complete_* holding partitions or offsets: the next transaction would inherit them") {
+    for (txn_state st : {txn_state::empty, txn_state::complete_commit, txn_state::complete_abort}) {
+      CAPTURE(std::string(offseq::to_string(st)));
+      r.state = st;
+      r.partition_count = 1;
+      r.partitions[0] = 9;
+      hooks_t h;
+      coord c(h);
+      if (c.replay(r) == status::ok) {  // show the consequence, then fail
+        (void)c.resume(10);
+        REQUIRE(c.add_partitions("t", 1000, 0, 3u, 11) == status::ok);
+        REQUIRE(c.end_txn("t", 1000, 0, commit, 12) == status::ok);
+        for (const auto& m : h.sent) CHECK(m.partition == 3u);  // 9 was never added to this one
+      }
+      hooks_t h2;
+      coord c2(h2);
+      CHECK(c2.replay(r) == status::corrupt);
+      r.partition_count = 0;
+      r.offset_count = 1;
+      r.offsets[0] = offseq::txn_offset{10, 4, 0};
+      CHECK(c2.replay(r) == status::corrupt);
+      CHECK(c2.size() == 0);
+      r.offset_count = 0;
+      CHECK(c2.replay(r) == status::ok);  // the same record without leftovers
+    }
+  }
+}
+
+TEST_CASE("§3.6 recovery: an lsn at the top of its range is corrupt (next_lsn would wrap to 0, itself corrupt)") {
+  fx f;
+  f.to(txn_state::empty);
+  rec r = f.h.log.back();
+  r.lsn = ~std::uint64_t{0};
+  hooks_t h;
+  coord c(h);
+  CHECK(c.replay(r) == status::corrupt);
+  CHECK(c.size() == 0);
+  CHECK(c.next_lsn() == 1);
+  r.lsn = ~std::uint64_t{0} - 1;  // the last usable one
+  CHECK(c.replay(r) == status::ok);
+  CHECK(c.next_lsn() == ~std::uint64_t{0});
+  const auto before = look(c);
+  CHECK(c.init_producer_id("t", tmo, 5).code == status::table_full);  // the log sequence is used up
+  CHECK(look(c) == before);
 }
