@@ -1329,23 +1329,23 @@ TEST_CASE("producer_log: a flush whose compaction writer left the table out stil
 // engine's record) can still make it durable. The next flush must write that partition again
 // even if the tracker is back at the state persisted before (here: reset to it).
 namespace {
-struct flaky_sync_flash {
-  sim_flash* f;
-  bool fail_sync = false;
-  std::size_t size() const noexcept { return f->size(); }
-  std::size_t erase_block() const noexcept { return f->erase_block(); }
-  std::size_t program_unit() const noexcept { return f->program_unit(); }
-  status read(std::size_t a, void* d, std::size_t n) noexcept { return f->read(a, d, n); }
-  status write(std::size_t a, const void* s, std::size_t n) noexcept { return f->write(a, s, n); }
-  status erase(std::size_t a, std::size_t n) noexcept { return f->erase(a, n); }
-  status sync() noexcept { return fail_sync ? status::io_error : f->sync(); }
+// A storage whose sync can fail (e.g. fdatasync EIO) without a power cut: the next N fail.
+struct sync_failing_flash : sim_flash {
+  using sim_flash::sim_flash;
+  int fail_sync = 0;
+  status sync() noexcept {
+    if (fail_sync > 0) {
+      --fail_sync;
+      return status::io_error;
+    }
+    return sim_flash::sync();
+  }
 };
 }  // namespace
 
 TEST_CASE("tracker_log: after a failed sync the next flush writes the partition again, even if unchanged") {
-  sim_flash f(8192, 1024, 8);
-  flaky_sync_flash fs{&f};
-  using fjournal = offseq::journal<flaky_sync_flash, tlog::max_record_bytes, 16>;
+  sync_failing_flash fs(8192, 1024, 8);
+  using fjournal = offseq::journal<sync_failing_flash, tlog::max_record_bytes, 16>;
   tracker t;
   tlog log;
   fjournal j(fs);
@@ -1354,9 +1354,8 @@ TEST_CASE("tracker_log: after a failed sync the next flush writes the partition 
   REQUIRE(t.commit(0, 10, g) == status::ok);
   REQUIRE(log.flush(j, t) == status::ok);  // 10 is durable
   REQUIRE(t.commit(0, 20, g) == status::ok);
-  fs.fail_sync = true;
+  fs.fail_sync = 1;
   REQUIRE(log.flush(j, t) == status::io_error);  // the record of 20 is on the medium, unsynced
-  fs.fail_sync = false;
   REQUIRE(t.reset(0, 10) == status::ok);  // rewind: reprocess 10..19
   REQUIRE(log.flush(j, t) == status::ok);  // ok: 10 is what a restart must see
   tracker t2;
@@ -1366,20 +1365,9 @@ TEST_CASE("tracker_log: after a failed sync the next flush writes the partition 
 }
 
 // ------------------------------------------------------------------------------------------
-// txn_log over a storage whose sync can fail (e.g. fdatasync EIO) without a power cut.
+// txn_log over a storage whose sync can fail (sync_failing_flash above).
 // ------------------------------------------------------------------------------------------
 namespace {
-struct sync_failing_flash : sim_flash {
-  using sim_flash::sim_flash;
-  int fail_sync = 0;  // the next N syncs fail
-  status sync() noexcept {
-    if (fail_sync > 0) {
-      --fail_sync;
-      return status::io_error;
-    }
-    return sim_flash::sync();
-  }
-};
 using sjournal = offseq::journal<sync_failing_flash, 1024, 16>;
 struct shooks;
 using scoord = offseq::txn_coordinator<4, 4, 2, 16, shooks>;
