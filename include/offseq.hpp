@@ -2579,7 +2579,7 @@ class txn_index {
 // area that later lost its header or seal is reported corrupt instead of silently falling
 // back to older state.
 //
-// sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~64 + MaxPayload + 20 + MaxUnit.
+// sizeof(journal<S, MaxPayload, MaxUnit>) = sizeof(void*) + ~88 + MaxPayload + 20 + MaxUnit.
 //
 // Engine records, one class per engine (each: static apply() for open's visitor, load(),
 // write_snapshot() for the compaction writer, and a durable flush/append):
@@ -2826,11 +2826,11 @@ class journal {
   /// record as not written after a failed sync(). invalid_state if anything was written after
   /// it (or it is in an area compaction has left).
   status void_last() noexcept {
-    if (mode_ == mode::closed || last_.area != cur_.area || last_.pos == npos || last_.seq != cur_.pos ||
+    if (mode_ == mode::closed || last_.area != cur_.area || last_.start == npos || last_.end != cur_.pos ||
         cur_.gap != npos)
       return status::invalid_state;
-    cur_.gap = last_.pos;
-    last_.pos = npos;
+    cur_.gap = last_.start;
+    last_.start = npos;
     return status::ok;
   }
 
@@ -2950,7 +2950,7 @@ class journal {
     cur_ = cursor{pick, v.resume, v.gap, v.next_seq};
     if (v.st == status::ok && !v.sealed) v.st = status::corrupt;
     mode_ = v.st == status::ok ? mode::open : mode::damaged;
-    last_.pos = npos;
+    last_.start = npos;
     return v.st == status::ok ? status::ok : status::corrupt;
   }
 
@@ -2989,7 +2989,7 @@ class journal {
       return s;
     }
     ++gen_;
-    last_.pos = npos;  // the last user record is in the superseded area now
+    last_.start = npos;  // the last user record is in the superseded area now
     // Mark the old area superseded, through its own cursor (best effort: a failure here only
     // loses the detection of a later-damaged newest header; the next sync makes it durable).
     (void)put_gen(internal::superseded, gen_, old);
@@ -3067,8 +3067,8 @@ class journal {
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
     const std::size_t at = c.pos;
     const status s = emit(buf_, type, n, c);
-    // For void_last(): where it starts and (in `seq`) ends; only while it is the last write.
-    if (&c == &cur_) last_ = cursor{c.area, s == status::ok ? at : npos, npos, c.pos};
+    // For void_last(): where it starts and ends; only while it is the last write.
+    if (&c == &cur_) last_ = extent{c.area, s == status::ok ? at : npos, c.pos};
     return s;
   }
 
@@ -3382,7 +3382,10 @@ class journal {
   std::size_t area_bytes_ = 0;
   cursor cur_{0, 0, npos, 0};
   std::uint64_t gen_ = 0;
-  cursor last_{0, npos, npos, 0};  // last user record of cur_'s area: pos = start, seq = end offset
+  struct extent {
+    std::size_t area, start, end;
+  };
+  extent last_{0, npos, 0};  // the last user record appended (void_last); start npos: none
   mode mode_ = mode::closed;
   alignas(8) std::uint8_t buf_[buffer_bytes];
 };
