@@ -2821,8 +2821,8 @@ class journal {
   const std::uint8_t* last_payload() const noexcept { return buf_ + header_bytes; }
 
   /// The last append() is to count as failed, as if its write had reported io_error: the next
-  /// append first writes a skip naming it, so replay ignores it even if a later sync makes it
-  /// durable (a power cut before that append may still leave it). For a caller that reports the
+  /// append or sync first writes a skip naming it, so replay ignores it even if a later sync
+  /// makes it durable (a power cut before that write may still leave it). For a caller that reports the
   /// record as not written after a failed sync(). invalid_state if anything was written after
   /// it (or it is in an area compaction has left).
   status void_last() noexcept {
@@ -2838,6 +2838,13 @@ class journal {
   /// last ok sync may or may not survive a cut.
   status sync() noexcept {
     if (mode_ == mode::closed) return status::invalid_state;
+    // A failed or voided last append is marked first: else this sync would make it durable
+    // with no skip behind it, and replay (also after a clean restart) would visit it.
+    const std::size_t skip_size = align(header_bytes + 4 + crc_bytes);
+    if (mode_ == mode::open && cur_.gap != npos && cur_.pos <= area_bytes_ && area_bytes_ - cur_.pos >= skip_size) {
+      const status s = put_skip(cur_);
+      if (s != status::ok) return s;
+    }
     return st_->sync();
   }
 
@@ -3056,11 +3063,8 @@ class journal {
     const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
     if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
     if (c.gap != npos) {
-      std::uint8_t sk[4];
-      detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
-      const status s = put_small(internal::skip, sk, 4, c);
+      const status s = put_skip(c);
       if (s != status::ok) return s;
-      c.gap = npos;
     }
     if (internal_rec) return put_small(type, payload, n, c);
     if (payload != buf_ + header_bytes)
@@ -3069,6 +3073,15 @@ class journal {
     const status s = emit(buf_, type, n, c);
     // For void_last(): where it starts and ends; only while it is the last write.
     if (&c == &cur_) last_ = extent{c.area, s == status::ok ? at : npos, c.pos};
+    return s;
+  }
+
+  // The skip record naming c.gap (the caller checked the room); the gap is closed once it lands.
+  status put_skip(cursor& c) noexcept {
+    std::uint8_t sk[4];
+    detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
+    const status s = put_small(internal::skip, sk, 4, c);
+    if (s == status::ok) c.gap = npos;
     return s;
   }
 

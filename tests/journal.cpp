@@ -1604,3 +1604,43 @@ TEST_CASE("journal::void_last: the last append is skipped by replay; refused onc
   CHECK(j2.void_last() == status::invalid_state);  // after open: not its append
   CHECK(f.overwrite_errors() == 0);
 }
+
+TEST_CASE("journal::void_last: a voided record stays void after a later ok sync, without another append") {
+  for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(unit);
+    sim_flash f(4096, 512, unit);
+    {
+      small_journal j(f);
+      REQUIRE(j.format() == status::ok);
+      REQUIRE(j.append(1, "keep", 4) == status::ok);
+      REQUIRE(j.append(2, "void", 4) == status::ok);  // its sync "failed": the caller voids it
+      REQUIRE(j.void_last() == status::ok);
+      REQUIRE(j.sync() == status::ok);
+      std::vector<record> got;
+      REQUIRE(replay_all(j, got, false) == status::ok);
+      CHECK(got.size() == 1);  // was 2: replay() visited the voided record
+    }
+    small_journal j(f);  // a clean restart, no power cut
+    std::vector<record> got;
+    REQUIRE(replay_all(j, got) == status::ok);
+    CHECK(got.size() == 1);  // was 2
+    CHECK(f.overwrite_errors() == 0);
+  }
+}
+
+TEST_CASE("io_error: an append that landed but failed stays void after a later ok sync, without another append") {
+  landing_flash f(4096, 512, 4);
+  {
+    offseq::journal<landing_flash, 64, 32> j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    f.land_then_fail = 1;
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
+    REQUIRE(j.sync() == status::ok);
+  }
+  offseq::journal<landing_flash, 64, 32> j(f);
+  std::vector<record> got;
+  REQUIRE(replay_all(j, got) == status::ok);
+  CHECK(got.size() == 1);  // was 2: "ignored by replay even if it reached the medium" did not hold
+  CHECK(f.overwrite_errors() == 0);
+}
