@@ -2839,9 +2839,10 @@ class journal {
   status sync() noexcept {
     if (mode_ == mode::closed) return status::invalid_state;
     // A failed or voided last append is marked first: else this sync would make it durable
-    // with no skip behind it, and replay (also after a clean restart) would visit it.
+    // with no skip behind it, and replay (also after a clean restart) would visit it. (Not
+    // when damaged: the cursor is not known then.)
     const std::size_t skip_size = align(header_bytes + 4 + crc_bytes);
-    if (mode_ == mode::open && cur_.gap != npos && cur_.pos <= area_bytes_ && area_bytes_ - cur_.pos >= skip_size) {
+    if ((mode_ == mode::open || mode_ == mode::unsafe) && cur_.gap != npos && cur_.pos <= area_bytes_ && area_bytes_ - cur_.pos >= skip_size) {
       const status s = put_skip(cur_);
       if (s != status::ok) return s;
     }

@@ -1644,3 +1644,42 @@ TEST_CASE("io_error: an append that landed but failed stays void after a later o
   CHECK(got.size() == 1);  // was 2: "ignored by replay even if it reached the medium" did not hold
   CHECK(f.overwrite_errors() == 0);
 }
+
+namespace {
+struct erase_failing_flash : landing_flash {
+  using landing_flash::landing_flash;
+  bool fail_erase = false;
+  status erase(std::size_t addr, std::size_t n) noexcept {
+    return fail_erase ? status::io_error : landing_flash::erase(addr, n);
+  }
+};
+}  // namespace
+
+TEST_CASE("io_error: a failed append stays void after an ok sync also when a failed compaction left the journal unsafe") {
+  erase_failing_flash f(4096, 512, 4);
+  using ejournal = offseq::journal<erase_failing_flash, 64, 32>;
+  {
+    ejournal j(f);
+    REQUIRE(j.format() == status::ok);
+    REQUIRE(j.append(1, "keep", 4) == status::ok);
+    f.land_then_fail = 1;
+    CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
+    // The compaction's seal fails (programs nothing) and so does the erase that would undo it.
+    f.script = "oof";
+    CHECK(j.compact([&](ejournal& jj) {
+      f.fail_erase = true;  // the target is already erased
+      return jj.append(1, "keep", 4);
+    }) == status::io_error);
+    f.fail_erase = false;
+    CHECK(j.append(3, "next", 4) == status::io_error);  // unsafe: appends wait for a compaction
+    REQUIRE(j.sync() == status::ok);
+    std::vector<record> got;
+    REQUIRE(replay_all(j, got, false) == status::ok);
+    CHECK(got.size() == 1);  // was 2
+  }
+  ejournal j(f);  // the unsealed target loses: the old area, without the failed record
+  std::vector<record> got;
+  REQUIRE(replay_all(j, got) == status::ok);
+  CHECK(got.size() == 1);  // was 2
+  CHECK(f.overwrite_errors() == 0);
+}
