@@ -2800,9 +2800,9 @@ class journal {
   /// with damage, compact() first; io_error: the write failed and counts as torn (the
   /// record is ignored by replay even if it reached the medium).
   status append(std::uint8_t type, const void* payload, std::size_t n) noexcept {
-    if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
-    const status s = writable(type);
+    const status s = begin_append(type);
     if (s != status::ok) return s;
+    if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
     return put(type, static_cast<const std::uint8_t*>(payload), n, false, cur_);
   }
 
@@ -2810,7 +2810,7 @@ class journal {
   /// writes at most cap (= MaxPayload) bytes and returns how many. Saves a staging buffer.
   template <class Encoder>
   status append_with(std::uint8_t type, Encoder&& enc) noexcept {
-    const status s = writable(type);
+    const status s = begin_append(type);
     if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
@@ -3011,7 +3011,10 @@ class journal {
   std::size_t reserve() const noexcept { return 3 * align(header_bytes + 8 + crc_bytes); }
   std::size_t base(std::size_t area) const noexcept { return area * area_bytes_; }
   // May a user record of this type be appended now? (append and append_with)
-  status writable(std::uint8_t type) const noexcept {
+  // The start of every user append: also forgets the previous record for void_last(), so a
+  // refused append (which writes nothing) cannot have it void an acknowledged record.
+  status begin_append(std::uint8_t type) noexcept {
+    last_.start = npos;
     if (type >= static_cast<std::uint8_t>(record_type::first_internal)) return status::invalid_argument;
     if (mode_ == mode::closed) return status::invalid_state;
     if (mode_ == mode::damaged) return status::corrupt;

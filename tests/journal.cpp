@@ -1605,6 +1605,26 @@ TEST_CASE("journal::void_last: the last append is skipped by replay; refused onc
   CHECK(f.overwrite_errors() == 0);
 }
 
+TEST_CASE("journal::void_last: after a refused append there is nothing to void (the synced record before it stays)") {
+  sim_flash f(4096, 512, 4);
+  small_journal j(f);
+  REQUIRE(j.format() == status::ok);
+  REQUIRE(j.append(1, "kept", 4) == status::ok);
+  REQUIRE(j.sync() == status::ok);  // acknowledged
+  const std::uint8_t big[small_journal::max_payload + 1] = {};
+  CHECK(j.append(2, big, sizeof big) == status::invalid_argument);  // refused: nothing written
+  CHECK(j.void_last() == status::invalid_state);                    // was ok, voiding "kept"
+  std::size_t appended = 0;
+  while (j.append(3, "fill", 4) == status::ok) ++appended;           // until table_full
+  REQUIRE(j.sync() == status::ok);
+  CHECK(j.void_last() == status::invalid_state);
+  small_journal j2(f);
+  std::vector<record> got;
+  REQUIRE(replay_all(j2, got) == status::ok);
+  CHECK(got.size() == 1 + appended);
+  CHECK(got.front().type == 1);
+}
+
 TEST_CASE("journal::void_last: a voided record stays void after a later ok sync, without another append") {
   for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
     CAPTURE(unit);
