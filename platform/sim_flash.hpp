@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "offseq.hpp"
@@ -49,7 +51,12 @@ class sim_flash {
   status write(std::size_t addr, const void* src, std::size_t n) noexcept {
     if (!powered_) return status::io_error;
     if (addr % pu_ || n % pu_ || addr > data_.size() || n > data_.size() - addr) return status::invalid_argument;
-    if (fail_writes_) return status::io_error;
+    char scripted = 'o';
+    if (!script_.empty()) {
+      scripted = script_[0];
+      script_.erase(0, 1);
+    }
+    if (fail_writes_ || scripted == 'f') return status::io_error;
     for (std::size_t u = addr / pu_; u < (addr + n) / pu_; ++u)
       if (programmed_[u]) {
         ++overwrite_errors_;
@@ -77,12 +84,13 @@ class sim_flash {
       if (cut_armed_) --cut_left_;
     }
     ++writes_;
-    return status::ok;
+    return scripted == 'l' ? status::io_error : status::ok;
   }
 
   status erase(std::size_t addr, std::size_t n) noexcept {
     if (!powered_) return status::io_error;
     if (addr % eb_ || n % eb_ || addr > data_.size() || n > data_.size() - addr) return status::invalid_argument;
+    if (fail_erases_) return status::io_error;
     for (std::size_t b = addr; b < addr + n; b += eb_) {
       if (cut_armed_ && cut_left_ == 0) {
         for (std::size_t i = b; i < b + eb_ / 2; ++i) data_[i] = 0xFF;  // half erased
@@ -100,6 +108,10 @@ class sim_flash {
 
   status sync() noexcept {
     if (!powered_) return status::io_error;
+    if (failing_syncs_ > 0) {
+      --failing_syncs_;
+      return status::io_error;
+    }
     ++syncs_;
     return status::ok;
   }
@@ -120,6 +132,13 @@ class sim_flash {
   bool powered() const noexcept { return powered_; }
   /// Every write fails with io_error without touching the medium (a failing bus).
   void fail_writes(bool on) noexcept { fail_writes_ = on; }
+  /// The next writes, one character each: 'o' as usual, 'f' fails without touching the
+  /// medium, 'l' lands whole and still reports io_error (a lost acknowledgement).
+  void script_writes(std::string script) { script_ = std::move(script); }
+  /// Every erase fails with io_error without touching the medium.
+  void fail_erases(bool on) noexcept { fail_erases_ = on; }
+  /// The next n syncs fail with io_error (e.g. fdatasync EIO); what was written stays.
+  void fail_syncs(unsigned n) noexcept { failing_syncs_ = n; }
   /// Reads at or beyond `n` return corrupt (a truncated file).
   void truncate(std::size_t n) noexcept { readable_ = n; }
   /// Flip bit `bit` of byte `addr` (a flash cell that lost its charge, or a cosmic ray).
@@ -148,7 +167,9 @@ class sim_flash {
   std::vector<std::uint8_t> programmed_;  // per program unit
   std::size_t eb_, pu_;
   std::size_t readable_ = ~std::size_t{0};
-  bool powered_ = true, cut_armed_ = false, half_ = false, fail_writes_ = false;
+  bool powered_ = true, cut_armed_ = false, half_ = false, fail_writes_ = false, fail_erases_ = false;
+  unsigned failing_syncs_ = 0;
+  std::string script_;
   std::uint64_t cut_left_ = 0;
   std::uint64_t bytes_written_ = 0, bytes_erased_ = 0, writes_ = 0, erases_ = 0, syncs_ = 0, reads_ = 0,
                 overwrite_errors_ = 0;

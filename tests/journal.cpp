@@ -1328,57 +1328,40 @@ TEST_CASE("producer_log: a flush whose compaction writer left the table out stil
 // A failed sync does not take back the record it was meant to cover: a later sync (of any
 // engine's record) can still make it durable. The next flush must write that partition again
 // even if the tracker is back at the state persisted before (here: reset to it).
-namespace {
-// A storage whose sync can fail (e.g. fdatasync EIO) without a power cut: the next N fail.
-struct sync_failing_flash : sim_flash {
-  using sim_flash::sim_flash;
-  int fail_sync = 0;
-  status sync() noexcept {
-    if (fail_sync > 0) {
-      --fail_sync;
-      return status::io_error;
-    }
-    return sim_flash::sync();
-  }
-};
-}  // namespace
-
 TEST_CASE("tracker_log: after a failed sync the next flush writes the partition again, even if unchanged") {
-  sync_failing_flash fs(8192, 1024, 8);
-  using fjournal = offseq::journal<sync_failing_flash, tlog::max_record_bytes, 16>;
+  sim_flash fs(8192, 1024, 8);
   tracker t;
   tlog log;
-  fjournal j(fs);
+  tjournal j(fs);
   REQUIRE(j.format() == status::ok);
   const auto g = t.assign(0);
   REQUIRE(t.commit(0, 10, g) == status::ok);
   REQUIRE(log.flush(j, t) == status::ok);  // 10 is durable
   REQUIRE(t.commit(0, 20, g) == status::ok);
-  fs.fail_sync = 1;
+  fs.fail_syncs(1);
   REQUIRE(log.flush(j, t) == status::io_error);  // the record of 20 is on the medium, unsynced
   REQUIRE(t.reset(0, 10) == status::ok);  // rewind: reprocess 10..19
   REQUIRE(log.flush(j, t) == status::ok);  // ok: 10 is what a restart must see
   tracker t2;
-  fjournal j2(fs);
+  tjournal j2(fs);
   REQUIRE(tlog::load(j2, t2) == status::ok);
   CHECK(t2.committed(0) == 10);  // not 20: that would skip 10..19
 }
 
 // ------------------------------------------------------------------------------------------
-// txn_log over a storage whose sync can fail (sync_failing_flash above).
+// txn_log over a storage whose sync can fail (sim_flash::fail_syncs).
 // ------------------------------------------------------------------------------------------
 namespace {
-using sjournal = offseq::journal<sync_failing_flash, 1024, 16>;
 struct shooks;
 using scoord = offseq::txn_coordinator<4, 4, 2, 16, shooks>;
 using sclog = offseq::txn_log<scoord>;
 struct shooks {
-  sjournal* j = nullptr;
+  mjournal* j = nullptr;
   scoord* c = nullptr;
   std::vector<offseq::txn_marker> sent;
   std::int64_t next_pid = 100;
   status log_append(const scoord::log_record& r) noexcept {
-    return sclog::append(*j, r, [this](sjournal& jj) noexcept { return sclog::write_snapshot(jj, *c); });
+    return sclog::append(*j, r, [this](mjournal& jj) noexcept { return sclog::write_snapshot(jj, *c); });
   }
   status send_marker(const offseq::txn_marker& mk) noexcept {
     sent.push_back(mk);
@@ -1392,9 +1375,9 @@ struct shooks {
 }  // namespace
 
 TEST_CASE("txn_log: an append whose sync failed is not written: a later record of the id recovers") {
-  sync_failing_flash f(16384, 1024, 4);
+  sim_flash f(16384, 1024, 4);
   {
-    sjournal j(f);
+    mjournal j(f);
     shooks h;
     scoord c(h);
     h.j = &j;
@@ -1403,13 +1386,13 @@ TEST_CASE("txn_log: an append whose sync failed is not written: a later record o
     const auto pr = c.init_producer_id("x", 10000, 1);
     REQUIRE(pr.code == status::ok);
     REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
-    f.fail_sync = 1;  // the commit's record reaches the medium, its sync fails
+    f.fail_syncs(1);  // the commit's record reaches the medium, its sync fails
     REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
     CHECK(c.state("x") == offseq::txn_state::ongoing);  // "not written", as the hook said
     REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
     CHECK(c.state("x") == offseq::txn_state::prepare_abort);
   }
-  sjournal j(f);
+  mjournal j(f);
   shooks h;
   scoord c(h);
   h.j = &j;
@@ -1418,44 +1401,22 @@ TEST_CASE("txn_log: an append whose sync failed is not written: a later record o
   CHECK(c.state("x") == offseq::txn_state::prepare_abort);  // the acknowledged decision, not the failed one
 }
 
-// A write that reaches the medium whole and still reports io_error (a lost acknowledgement).
-namespace {
-struct landing_flash : sim_flash {
-  using sim_flash::sim_flash;
-  int land_then_fail = 0;  // the next N writes land, then report io_error
-  std::string script;      // per write, first char consumed: 'o' ok, 'f' fails unprogrammed, 'l' lands + io_error
-  status write(std::size_t addr, const void* src, std::size_t n) noexcept {
-    if (!script.empty()) {
-      const char c = script[0];
-      script.erase(0, 1);
-      if (c == 'f') return status::io_error;
-      const status w = sim_flash::write(addr, src, n);
-      return c == 'l' && w == status::ok ? status::io_error : w;
-    }
-    const status s = sim_flash::write(addr, src, n);
-    if (s != status::ok || land_then_fail == 0) return s;
-    --land_then_fail;
-    return status::io_error;
-  }
-};
-}  // namespace
-
 TEST_CASE("io_error: a record that landed stays void when its skip's first write landed nothing") {
   for (std::size_t unit : {std::size_t{1}, std::size_t{4}, std::size_t{16}}) {
     CAPTURE(unit);
-    landing_flash f(4096, 512, unit);
-    offseq::journal<landing_flash, 64, 32> j(f);
+    sim_flash f(4096, 512, unit);
+    small_journal j(f);
     REQUIRE(j.format() == status::ok);
     REQUIRE(j.append(1, "keep", 4) == status::ok);
     REQUIRE(j.sync() == status::ok);
-    f.land_then_fail = 1;
+    f.script_writes("l");
     CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
     f.fail_writes(true);
     CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip fails, nothing programmed
     f.fail_writes(false);
     REQUIRE(j.append(4, "next", 4) == status::ok);  // the skip again, then the record
     REQUIRE(j.sync() == status::ok);
-    offseq::journal<landing_flash, 64, 32> j2(f);
+    small_journal j2(f);
     std::vector<record> got;
     CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
     REQUIRE(got.size() == 2);
@@ -1468,22 +1429,22 @@ TEST_CASE("io_error: a record that landed stays void when its skip's first write
 TEST_CASE("io_error: a skip retry failing after an earlier attempt landed still closes the torn region") {
   for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
     CAPTURE(unit);
-    landing_flash f(4096, 512, unit);
-    offseq::journal<landing_flash, 64, 32> j(f);
+    sim_flash f(4096, 512, unit);
+    small_journal j(f);
     REQUIRE(j.format() == status::ok);
     REQUIRE(j.append(1, "keep", 4) == status::ok);
     REQUIRE(j.sync() == status::ok);
     f.fail_writes(true);
     CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed
     f.fail_writes(false);
-    f.land_then_fail = 1;
+    f.script_writes("l");
     CHECK(j.append(3, "gone", 4) == status::io_error);  // its skip lands, reported failed
     f.fail_writes(true);
     CHECK(j.append(4, "gone", 4) == status::io_error);  // the skip's retry programs nothing
     f.fail_writes(false);
     REQUIRE(j.append(5, "next", 4) == status::ok);  // the skip lands, then the record
     REQUIRE(j.sync() == status::ok);
-    offseq::journal<landing_flash, 64, 32> j2(f);
+    small_journal j2(f);
     std::vector<record> got;
     CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
     REQUIRE(got.size() == 2);
@@ -1530,22 +1491,22 @@ TEST_CASE("§5.3 torn tail of two failed writes: appends resume past a cut unit 
 TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own start") {
   for (std::size_t unit : {std::size_t{1}, std::size_t{8}}) {
     CAPTURE(unit);
-    landing_flash f(4096, 512, unit);
-    offseq::journal<landing_flash, 64, 32> j(f);
+    sim_flash f(4096, 512, unit);
+    small_journal j(f);
     REQUIRE(j.format() == status::ok);
     REQUIRE(j.append(1, "keep", 4) == status::ok);
     REQUIRE(j.sync() == status::ok);
-    f.script = "f";
+    f.script_writes("f");
     CHECK(j.append(2, "lost", 4) == status::io_error);  // nothing programmed: gap 1
-    f.script = "of";
+    f.script_writes("of");
     CHECK(j.append(3, "lost", 4) == status::io_error);  // skip(gap 1), the record fails: gap 2
-    f.script = "l";
+    f.script_writes("l");
     CHECK(j.append(4, "gone", 4) == status::io_error);  // skip(gap 2) lands, reported failed
-    f.script = "f";
+    f.script_writes("f");
     CHECK(j.append(5, "gone", 4) == status::io_error);  // its retry programs nothing
     REQUIRE(j.append(6, "next", 4) == status::ok);       // skip(gap 2), then the record
     REQUIRE(j.sync() == status::ok);
-    offseq::journal<landing_flash, 64, 32> j2(f);
+    small_journal j2(f);
     std::vector<record> got;
     CHECK(replay_all(j2, got) == status::ok);  // was corrupt: the synced "next" lost
     REQUIRE(got.size() == 2);
@@ -1555,9 +1516,9 @@ TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own
 }
 
 TEST_CASE("txn_log: an append whose sync failed stays unwritten when the syncs after it fail too") {
-  sync_failing_flash f(16384, 1024, 4);
+  sim_flash f(16384, 1024, 4);
   {
-    sjournal j(f);
+    mjournal j(f);
     shooks h;
     scoord c(h);
     h.j = &j;
@@ -1566,13 +1527,13 @@ TEST_CASE("txn_log: an append whose sync failed stays unwritten when the syncs a
     const auto pr = c.init_producer_id("x", 10000, 1);
     REQUIRE(pr.code == status::ok);
     REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
-    f.fail_sync = 2;  // the commit record's sync, and the next one (e.g. a compaction's), fail
+    f.fail_syncs(2);  // the commit record's sync, and the next one (e.g. a compaction's), fail
     REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
     CHECK(c.state("x") == offseq::txn_state::ongoing);
-    f.fail_sync = 0;
+    f.fail_syncs(0);
     REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
   }
-  sjournal j(f);
+  mjournal j(f);
   shooks h;
   scoord c(h);
   h.j = &j;
@@ -1649,55 +1610,44 @@ TEST_CASE("journal::void_last: a voided record stays void after a later ok sync,
 }
 
 TEST_CASE("io_error: an append that landed but failed stays void after a later ok sync, without another append") {
-  landing_flash f(4096, 512, 4);
+  sim_flash f(4096, 512, 4);
   {
-    offseq::journal<landing_flash, 64, 32> j(f);
+    small_journal j(f);
     REQUIRE(j.format() == status::ok);
     REQUIRE(j.append(1, "keep", 4) == status::ok);
-    f.land_then_fail = 1;
+    f.script_writes("l");
     CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
     REQUIRE(j.sync() == status::ok);
   }
-  offseq::journal<landing_flash, 64, 32> j(f);
+  small_journal j(f);
   std::vector<record> got;
   REQUIRE(replay_all(j, got) == status::ok);
   CHECK(got.size() == 1);  // was 2: "ignored by replay even if it reached the medium" did not hold
   CHECK(f.overwrite_errors() == 0);
 }
 
-namespace {
-struct erase_failing_flash : landing_flash {
-  using landing_flash::landing_flash;
-  bool fail_erase = false;
-  status erase(std::size_t addr, std::size_t n) noexcept {
-    return fail_erase ? status::io_error : landing_flash::erase(addr, n);
-  }
-};
-}  // namespace
-
 TEST_CASE("io_error: a failed append stays void after an ok sync also when a failed compaction left the journal unsafe") {
-  erase_failing_flash f(4096, 512, 4);
-  using ejournal = offseq::journal<erase_failing_flash, 64, 32>;
+  sim_flash f(4096, 512, 4);
   {
-    ejournal j(f);
+    small_journal j(f);
     REQUIRE(j.format() == status::ok);
     REQUIRE(j.append(1, "keep", 4) == status::ok);
-    f.land_then_fail = 1;
+    f.script_writes("l");
     CHECK(j.append(2, "lost", 4) == status::io_error);  // landed intact, reported failed
     // The compaction's seal fails (programs nothing) and so does the erase that would undo it.
-    f.script = "oof";
-    CHECK(j.compact([&](ejournal& jj) {
-      f.fail_erase = true;  // the target is already erased
+    f.script_writes("oof");
+    CHECK(j.compact([&](small_journal& jj) {
+      f.fail_erases(true);  // the target is already erased
       return jj.append(1, "keep", 4);
     }) == status::io_error);
-    f.fail_erase = false;
+    f.fail_erases(false);
     CHECK(j.append(3, "next", 4) == status::io_error);  // unsafe: appends wait for a compaction
     REQUIRE(j.sync() == status::ok);
     std::vector<record> got;
     REQUIRE(replay_all(j, got, false) == status::ok);
     CHECK(got.size() == 1);  // was 2
   }
-  ejournal j(f);  // the unsealed target loses: the old area, without the failed record
+  small_journal j(f);  // the unsealed target loses: the old area, without the failed record
   std::vector<record> got;
   REQUIRE(replay_all(j, got) == status::ok);
   CHECK(got.size() == 1);  // was 2
