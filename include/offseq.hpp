@@ -2841,8 +2841,8 @@ class journal {
     // A failed or voided last append is marked first: else this sync would make it durable
     // with no skip behind it, and replay (also after a clean restart) would visit it. (Not
     // when damaged: the cursor is not known then.)
-    const std::size_t skip_size = align(header_bytes + 4 + crc_bytes);
-    if ((mode_ == mode::open || mode_ == mode::unsafe) && cur_.gap != npos && cur_.pos <= area_bytes_ && area_bytes_ - cur_.pos >= skip_size) {
+    if ((mode_ == mode::open || mode_ == mode::unsafe) && cur_.gap != npos && cur_.pos <= area_bytes_ &&
+        area_bytes_ - cur_.pos >= skip_bytes()) {
       const status s = put_skip(cur_);
       if (s != status::ok) return s;
     }
@@ -2865,7 +2865,7 @@ class journal {
   /// Room left for appends in the active area (before compaction is needed).
   std::size_t free_bytes() const noexcept {
     const std::size_t limit = area_bytes_ - reserve();
-    const std::size_t used = cur_.pos + (cur_.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0);
+    const std::size_t used = cur_.pos + (cur_.gap != npos ? skip_bytes() : 0);
     return used >= limit ? 0 : limit - used;
   }
   /// Generation of the active area (1 after format(), +1 per compaction).
@@ -3063,7 +3063,7 @@ class journal {
   // Internal records (n <= 16) are built on the stack so buf_ keeps a user payload intact.
   status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec, cursor& c) noexcept {
     const std::size_t size = record_bytes(n);
-    const std::size_t skip_size = c.gap != npos ? align(header_bytes + 4 + crc_bytes) : 0;
+    const std::size_t skip_size = c.gap != npos ? skip_bytes() : 0;
     const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
     if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
     if (c.gap != npos) {
@@ -3080,11 +3080,14 @@ class journal {
     return s;
   }
 
-  // The skip record naming c.gap (the caller checked the room); the gap is closed once it lands.
+  static constexpr std::size_t skip_payload = 4;  // a skip record holds the gap's offset (u32)
+  std::size_t skip_bytes() const noexcept { return record_bytes(skip_payload); }
+  // The skip record naming c.gap (the caller checked the room, skip_bytes()); the gap is
+  // closed once it lands.
   status put_skip(cursor& c) noexcept {
-    std::uint8_t sk[4];
+    std::uint8_t sk[skip_payload];
     detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
-    const status s = put_small(internal::skip, sk, 4, c);
+    const status s = put_small(internal::skip, sk, skip_payload, c);
     if (s == status::ok) c.gap = npos;
     return s;
   }
@@ -3231,7 +3234,7 @@ class journal {
 
   // An intact skip record (just read into buf_) naming `gap`, not older than `seq`.
   bool is_skip_for(const rec_info& q, std::size_t gap, std::uint64_t seq) const noexcept {
-    return q.type == internal::skip && q.n == 4 && q.seq >= seq && detail::get_u32(buf_ + header_bytes) == gap;
+    return q.type == internal::skip && q.n == skip_payload && q.seq >= seq && detail::get_u32(buf_ + header_bytes) == gap;
   }
 
   // Walks an area from its header: visits user records, notes seal/superseded, and finds
@@ -3266,7 +3269,7 @@ class journal {
       }
       if (r.kind == rec_kind::intact) {
         if (r.type == internal::skip) {
-          if (r.n != 4 || r.seq < seq) {
+          if (r.n != skip_payload || r.seq < seq) {
             res.st = status::corrupt;
             return res;
           }
