@@ -3468,7 +3468,7 @@ class tracker_log {
   template <class Journal>
   status write_snapshot(Journal& j, const Tracker& t) noexcept {
     check_journal<Journal>();
-    for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+    set_known(0);
     snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
     return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
       std::size_t n = 0;
@@ -3502,8 +3502,7 @@ class tracker_log {
       s = j.sync();
       // The unsynced record may still become durable (any later sync): what last_ says is
       // persisted is no longer certain, so the next flush writes every partition again.
-      if (s != status::ok)
-        for (std::size_t p = 0; p < partitions; ++p) known_[p] = 0;
+      if (s != status::ok) set_known(0);
     }
     if (s != status::ok) return s;
     remember(j.last_payload(), last_n_);
@@ -3566,10 +3565,14 @@ class tracker_log {
 
   // A compaction that sealed the generation write_snapshot wrote into made its snapshot
   // durable: it is what the next flush compares against (else every partition goes again).
+  // Every partition's last_ is (1) or is not (0) what the journal holds durably.
+  void set_known(std::uint8_t k) noexcept {
+    for (std::size_t p = 0; p < partitions; ++p) known_[p] = k;
+  }
+
   template <class Journal>
   void adopt_snapshot(const Journal& j) noexcept {
-    if (snap_gen_ != 0 && snap_gen_ == j.generation())
-      for (std::size_t p = 0; p < partitions; ++p) known_[p] = 1;
+    if (snap_gen_ != 0 && snap_gen_ == j.generation()) set_known(1);
     snap_gen_ = 0;
   }
 
