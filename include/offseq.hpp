@@ -247,7 +247,8 @@ inline constexpr std::size_t cache_align = 1;
 inline constexpr std::size_t tracker_stripes = 1;
 #endif
 
-constexpr unsigned count_trailing_ones(std::uint64_t v) noexcept {
+template <class U>
+constexpr unsigned count_trailing_ones(U v) noexcept {
   unsigned n = 0;
   while (v & 1u) {
     v >>= 1;
@@ -336,6 +337,9 @@ class commit_tracker {
   using generation = std::uint32_t;
   using sync_type = Sync;
   using word = typename Sync::word;
+  // Positions, offsets and block numbers inside: the word's width (position_bits < word_bits),
+  // so a 32-bit tracker on a 32-bit core does no 64-bit arithmetic.
+  using pos_t = word;
 
   static_assert(Partitions >= 1, "offseq: commit_tracker needs at least one partition");
   static_assert(Window >= 1 && Window <= 65536, "offseq: Window is 1..65536 offsets");
@@ -396,7 +400,7 @@ class commit_tracker {
     partition& s = parts_[p];
     const word h = s.head.load();
     if (!owns(s, g)) return status::fenced;  // read after head: see the class comment
-    return raise_to(s, h, static_cast<std::uint64_t>(next), g);
+    return raise_to(s, h, static_cast<pos_t>(next), g);
   }
 
   /// Offset `offset` alone is processed (workers finish out of order).
@@ -405,7 +409,7 @@ class commit_tracker {
     partition& s = parts_[p];
     word h = s.head.load();
     if (!owns(s, g)) return status::fenced;
-    const std::uint64_t o = static_cast<std::uint64_t>(offset);
+    const pos_t o = static_cast<pos_t>(offset);
     if (o >= position_of(h) + lag_limit) h = advance_from(s, h);  // keeps committed() short
     if (o < position_of(h)) return status::stale;
     if (o >= position_of(h) + Window) return status::window_full;
@@ -422,7 +426,7 @@ class commit_tracker {
   status complete_range(std::size_t p, std::int64_t first, std::int64_t end, generation g) noexcept {
     if (p >= Partitions || first < 0 || end < first || !valid_position(end)) return status::invalid_argument;
     partition& s = parts_[p];
-    const std::uint64_t f = static_cast<std::uint64_t>(first), e = static_cast<std::uint64_t>(end);
+    const pos_t f = static_cast<pos_t>(first), e = static_cast<pos_t>(end);
     word h = s.head.load();
     // The range may start inside the run: move the floor first. Before the owner read, so
     // raise_to's CAS still fails if an assign lands after it (see the class comment).
@@ -441,7 +445,7 @@ class commit_tracker {
     if (p >= Partitions || offset >= max_position) return false;
     if (offset < 0) return true;
     const partition& s = parts_[p];
-    const std::uint64_t o = static_cast<std::uint64_t>(offset);
+    const pos_t o = static_cast<pos_t>(offset);
     // Not marked: either never completed, or the floor passed it and the slot was reused.
     return marked(s, o) || o < contiguous_end(s, position_of(s.head.load()));
   }
@@ -503,9 +507,9 @@ class commit_tracker {
       return snap;
     }
     const partition& s = parts_[p];
-    const std::uint64_t pos = current_end(s);
+    const pos_t pos = current_end(s);
     snap.position = static_cast<std::int64_t>(pos);
-    for (std::size_t i = 0; i < Window; ++i)
+    for (pos_t i = 0; i < Window; ++i)
       if (marked(s, pos + i)) snap.completed[i / 8] = static_cast<std::uint8_t>(snap.completed[i / 8] | (1u << (i % 8)));
     return snap;
   }
@@ -514,14 +518,14 @@ class commit_tracker {
   /// otherwise.
   status restore(std::size_t p, const window_snapshot& snap) noexcept {
     if (p >= Partitions || !valid_position(snap.position)) return status::invalid_argument;
-    const std::uint64_t floor = static_cast<std::uint64_t>(snap.position);
-    for (std::size_t i = 0; i < Window; ++i)
-      if (((snap.completed[i / 8] >> (i % 8)) & 1u) && floor + i >= static_cast<std::uint64_t>(max_position))
+    const pos_t floor = static_cast<pos_t>(snap.position);
+    for (pos_t i = 0; i < Window; ++i)
+      if (((snap.completed[i / 8] >> (i % 8)) & 1u) && floor + i >= static_cast<pos_t>(max_position))
         return status::invalid_argument;
     partition& s = parts_[p];
     rewind(s, snap.position);
     s.dirty.store(0);
-    for (std::size_t i = 0; i < Window; ++i) {
+    for (pos_t i = 0; i < Window; ++i) {
       if (!((snap.completed[i / 8] >> (i % 8)) & 1u)) continue;
       (void)set_bit(s, floor + i);
     }
@@ -533,7 +537,7 @@ class commit_tracker {
     if (p >= Partitions) return false;
     const partition& s = parts_[p];
     word h = s.head.load();
-    const std::uint64_t end = run_under(s, h);
+    const pos_t end = run_under(s, h);
     return s.dirty.load() != 0 || end != position_of(h);
   }
 
@@ -575,26 +579,26 @@ class commit_tracker {
   enum class mark : unsigned char { added, present, passed };  // passed: the floor is past it
 
   static constexpr bool valid_position(std::int64_t v) noexcept { return v >= 0 && v <= max_position; }
-  static constexpr std::size_t stripe_of(std::uint64_t o) noexcept { return static_cast<std::size_t>(o % Stripes); }
+  static constexpr std::size_t stripe_of(pos_t o) noexcept { return static_cast<std::size_t>(o % Stripes); }
   // First index of stripe k whose offset (index * K + k) is at or above pos.
-  static constexpr std::uint64_t first_index(std::uint64_t pos, std::size_t k) noexcept {
-    return (pos + (Stripes - 1 - k)) / Stripes;
+  static constexpr pos_t first_index(pos_t pos, std::size_t k) noexcept {
+    return (pos + static_cast<pos_t>(Stripes - 1 - k)) / Stripes;
   }
   // block % S without a 64-bit division, which is a libgcc call (__aeabi_uldivmod) on 32-bit
   // cores: with 32-bit words a block number fits the native word.
-  static constexpr std::size_t slot_of(std::uint64_t block) noexcept {
+  static constexpr std::size_t slot_of(pos_t block) noexcept {
     if constexpr (sizeof(word) <= sizeof(std::size_t)) {
       return static_cast<std::size_t>(static_cast<word>(block)) % slots_per_stripe;
     } else {
       return detail::mod_u64_small(block, static_cast<std::uint32_t>(slots_per_stripe));
     }
   }
-  static constexpr std::uint64_t position_of(word h) noexcept { return h & position_mask; }
-  static constexpr word with_position(word h, std::uint64_t pos) noexcept {
+  static constexpr pos_t position_of(word h) noexcept { return h & position_mask; }
+  static constexpr word with_position(word h, pos_t pos) noexcept {
     return static_cast<word>((h & ~position_mask) | static_cast<word>(pos));
   }
-  static constexpr std::uint64_t tag_of(word slot) noexcept { return slot >> block_bits; }
-  static constexpr word make_slot(std::uint64_t block, word bits) noexcept {
+  static constexpr pos_t tag_of(word slot) noexcept { return slot >> block_bits; }
+  static constexpr word make_slot(pos_t block, word bits) noexcept {
     return static_cast<word>((static_cast<word>(block) << block_bits) | bits);
   }
   static bool owns(const partition& s, generation g) noexcept {
@@ -603,29 +607,29 @@ class commit_tracker {
   // Where offset o's completion bit lives: stripe, block within the stripe, bit within the slot.
   struct bit_at {
     std::size_t stripe;
-    std::uint64_t block;
+    pos_t block;
     word bit;
   };
-  static constexpr bit_at bit_of(std::uint64_t o) noexcept {
-    const std::uint64_t j = o / Stripes;
+  static constexpr bit_at bit_of(pos_t o) noexcept {
+    const pos_t j = o / Stripes;
     return bit_at{stripe_of(o), j / block_bits, static_cast<word>(word{1} << (j % block_bits))};
   }
   // Offset o's bit is set in a slot that holds its block.
-  static bool marked(const partition& s, std::uint64_t o) noexcept {
+  static bool marked(const partition& s, pos_t o) noexcept {
     const bit_at b = bit_of(o);
     const word slot = s.stripes[b.stripe].slots[slot_of(b.block)].load();
     return tag_of(slot) == b.block && (slot & b.bit) != 0;
   }
-  static mark set_bit(partition& s, std::uint64_t o) noexcept {
+  static mark set_bit(partition& s, pos_t o) noexcept {
     const bit_at b = bit_of(o);
     return set_bits(s, b.stripe, b.block, b.bit);
   }
 
   static void rewind(partition& s, std::int64_t position) noexcept {
-    const std::uint64_t pos = static_cast<std::uint64_t>(position);
+    const pos_t pos = static_cast<pos_t>(position);
     for (std::size_t k = 0; k < Stripes; ++k) {
-      const std::uint64_t first_block = first_index(pos, k) / block_bits;
-      for (std::uint64_t b = first_block; b < first_block + slots_per_stripe; ++b)
+      const pos_t first_block = first_index(pos, k) / block_bits;
+      for (pos_t b = first_block; b < first_block + slots_per_stripe; ++b)
         s.stripes[k].slots[slot_of(b)].store(make_slot(b, 0));
     }
     const word h = s.head.load();
@@ -634,7 +638,7 @@ class commit_tracker {
 
   // Moves the floor up to `to` (commit, or a range starting at or below the floor).
   // h: head as the caller read it, then found g owning p (owner read after head).
-  static status raise_to(partition& s, word h, std::uint64_t to, generation g) noexcept {
+  static status raise_to(partition& s, word h, pos_t to, generation g) noexcept {
     for (;;) {
       // stale if `to` is inside the run already (checked only when to - 1 is marked: an
       // in-order commit never pays for the run).
@@ -647,12 +651,12 @@ class commit_tracker {
   }
 
   // The run at h's floor already reaches `to`: a commit there would not raise committed().
-  OFFSEQ_COLD static bool run_reaches(const partition& s, word h, std::uint64_t to) noexcept {
+  OFFSEQ_COLD static bool run_reaches(const partition& s, word h, pos_t to) noexcept {
     return to <= contiguous_end(s, position_of(h));
   }
 
   // Sets `bits` of `block` in stripe k.
-  static mark set_bits(partition& s, std::size_t k, std::uint64_t block, word bits) noexcept {
+  static mark set_bits(partition& s, std::size_t k, pos_t block, word bits) noexcept {
     cell<word>& slot = s.stripes[k].slots[slot_of(block)];
     word cur = slot.load();
     for (;;) {
@@ -669,10 +673,10 @@ class commit_tracker {
   }
 
   // Sets indices [j0, j1) of stripe k.
-  static void set_indices(partition& s, std::size_t k, std::uint64_t j0, std::uint64_t j1) noexcept {
-    for (std::uint64_t block = j0 / block_bits; j0 < j1 && block * block_bits < j1; ++block) {
-      const std::uint64_t lo = block * block_bits > j0 ? block * block_bits : j0;
-      const std::uint64_t hi = (block + 1) * block_bits < j1 ? (block + 1) * block_bits : j1;
+  static void set_indices(partition& s, std::size_t k, pos_t j0, pos_t j1) noexcept {
+    for (pos_t block = j0 / block_bits; j0 < j1 && block * block_bits < j1; ++block) {
+      const pos_t lo = block * block_bits > j0 ? block * block_bits : j0;
+      const pos_t hi = (block + 1) * block_bits < j1 ? (block + 1) * block_bits : j1;
       const unsigned shift = static_cast<unsigned>(lo % block_bits);
       const unsigned count = static_cast<unsigned>(hi - lo);
       const word bits = static_cast<word>((count == block_bits ? block_mask : ((word{1} << count) - 1)) << shift);
@@ -685,7 +689,7 @@ class commit_tracker {
   // so ownership is untouched. h: a value head held; a stale one costs a reload or a failed CAS.
   static word advance_from(partition& s, word h) noexcept {
     for (;;) {
-      const std::uint64_t end = run_under(s, h);
+      const pos_t end = run_under(s, h);
       if (end == position_of(h)) return h;
       const word next = with_position(h, end);
       if (s.head.compare_exchange(h, next)) {
@@ -697,42 +701,42 @@ class commit_tracker {
 
   // floor + run, read under one floor: if the floor moved while the slots were read (they may
   // have been reused), read again. h: in, a value head held; out, the head the run belongs to.
-  static std::uint64_t run_under(const partition& s, word& h) noexcept {
+  static pos_t run_under(const partition& s, word& h) noexcept {
     for (;;) {
-      const std::uint64_t end = contiguous_end(s, position_of(h));
+      const pos_t end = contiguous_end(s, position_of(h));
       const word now = s.head.load();
       const bool same_floor = position_of(now) == position_of(h);
       h = now;
       if (same_floor) return end;
     }
   }
-  static std::uint64_t current_end(const partition& s) noexcept {
+  static pos_t current_end(const partition& s) noexcept {
     word h = s.head.load();
     return run_under(s, h);
   }
 
   // End of the run of completed offsets starting at pos (pos itself if it is not completed):
   // the first offset, over all stripes, whose bit is clear.
-  static std::uint64_t contiguous_end(const partition& s, std::uint64_t pos) noexcept {
-    std::uint64_t end = ~std::uint64_t{0};
+  static pos_t contiguous_end(const partition& s, pos_t pos) noexcept {
+    pos_t end = ~pos_t{0};
     for (std::size_t n = 0; n < Stripes; ++n) {
       const std::size_t k = static_cast<std::size_t>((pos + n) % Stripes);
-      const std::uint64_t limit = n == 0 ? ~std::uint64_t{0} : first_index(end, k);
-      const std::uint64_t clear = run_end(s.stripes[k], first_index(pos, k), limit) * Stripes + k;
+      const pos_t limit = n == 0 ? ~pos_t{0} : first_index(end, k);
+      const pos_t clear = run_end(s.stripes[k], first_index(pos, k), limit) * pos_t{Stripes} + static_cast<pos_t>(k);
       if (clear < end) end = clear;
     }
-    OFFSEQ_ASSERT(end >= pos && end <= static_cast<std::uint64_t>(max_position));  // bits exist only below it
+    OFFSEQ_ASSERT(end >= pos && end <= static_cast<pos_t>(max_position));  // bits exist only below it
     return end;
   }
 
   // First index at or after j in a stripe whose bit is clear.
-  static std::uint64_t run_end(const stripe& st, std::uint64_t j, std::uint64_t limit) noexcept {
+  static pos_t run_end(const stripe& st, pos_t j, pos_t limit) noexcept {
     for (std::size_t n = 0; n < slots_per_stripe && j < limit; ++n) {
-      const std::uint64_t block = j / block_bits;
+      const pos_t block = j / block_bits;
       const word slot = st.slots[slot_of(block)].load();
       if (tag_of(slot) != block) break;
       const unsigned shift = static_cast<unsigned>(j % block_bits);
-      const unsigned ones = detail::count_trailing_ones(static_cast<std::uint64_t>((slot & block_mask) >> shift));
+      const unsigned ones = detail::count_trailing_ones(static_cast<pos_t>((slot & block_mask) >> shift));
       j += ones;
       if (shift + ones < block_bits) break;
     }
