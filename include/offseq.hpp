@@ -3486,8 +3486,9 @@ class tracker_log {
 
   /// Durable flush: one record with the partitions whose snapshot changed since the last ok
   /// flush, then j.sync(). When the area is full: j.compact(writer) (writer(journal&) ->
-  /// status must call write_snapshot(j, t) and the other engines' snapshot writers), then the
-  /// record again. ok: everything t held when flush began is durable. On failure nothing is
+  /// status must call write_snapshot(j, t) and the other engines' snapshot writers; if it
+  /// leaves the tracker out, this flush writes every partition after it), then the record
+  /// again. ok: everything t held when flush began is durable. On failure nothing is
   /// forgotten: the next flush writes the same partitions again.
   template <class Journal, class Writer>
   status flush(Journal& j, const Tracker& t, Writer&& writer) noexcept {
@@ -3497,6 +3498,8 @@ class tracker_log {
     if (s == status::table_full) {
       s = j.compact(writer);
       if (s == status::ok) {
+        // A writer that left the tracker out sealed an area without it: write every partition.
+        if (snap_gen_ != j.generation()) set_known(0);
         adopt_snapshot(j);  // the flush then writes only what moved since the snapshot
         s = append_changes(j, t);
       }

@@ -1256,6 +1256,30 @@ TEST_CASE("tracker_log: the flush that compacts writes the snapshot once, not ag
   CHECK(last_bytes <= 8);  // partition, position, k = 0: a few varint bytes
 }
 
+TEST_CASE("tracker_log: a compaction writer that leaves the tracker out loses no partition") {
+  sim_flash f(2048, 256, 1);
+  tracker t;
+  tlog log;
+  tjournal j(f);
+  REQUIRE(j.format() == status::ok);
+  const auto g1 = t.assign(1), g2 = t.assign(2);
+  REQUIRE(t.commit(1, 42, g1) == status::ok);
+  auto forgetful = [](tjournal&) noexcept { return status::ok; };  // writes no snapshot
+  REQUIRE(log.flush(j, t, forgetful) == status::ok);
+  const std::uint64_t gen0 = j.generation();
+  std::int64_t next = 0;
+  while (j.generation() == gen0) {  // only partition 2 moves, until a flush compacts
+    REQUIRE(t.commit(2, ++next, g2) == status::ok);
+    REQUIRE(log.flush(j, t, forgetful) == status::ok);
+    REQUIRE(next < 1000);
+  }
+  tracker t2;
+  tjournal j2(f);
+  REQUIRE(tlog::load(j2, t2) == status::ok);
+  CHECK(t2.committed(1) == 42);  // unchanged since its flush: only the old area held it
+  CHECK(t2.committed(2) == next);
+}
+
 TEST_CASE("tracker_log: a malformed record is corrupt and changes nothing") {
   tracker t;
   const auto g = t.assign(1);
