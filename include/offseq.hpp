@@ -1274,20 +1274,19 @@ class sequence_table {
     out.producer_id = s.producer_id;
     out.epoch = s.epoch;
     out.last_seen_ms = s.last_seen_ms;
+    // One turn of the ring from the entry after the newest: the entries are filled in ring
+    // order from a cleared history, so the retained ones are consecutive and end at the newest,
+    // and the free ones (no_batch) before them are skipped: oldest first. (No `%`: a Cortex-M0+
+    // has no divide instruction and would link libgcc's division.)
     std::size_t count = 0;
-    for (const std::uint64_t q : s.seqs) count += q != no_batch ? 1 : 0;
-    out.count = static_cast<std::uint8_t>(count);
-    // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
-    // are filled in ring order from a cleared history, so the retained ones are consecutive).
-    // Without `%`: a Cortex-M0+ has no divide instruction and would link libgcc's division.
-    const std::size_t after = s.newest + 1u;  // 1 .. History
-    std::size_t k = after >= count ? after - count : after + History - count;
-    if (k == History) k = 0;  // (only with count == 0)
-    for (std::size_t n = 0; n < count; ++n) {
-      out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
-                        cold_[i].offsets[k]};
+    std::size_t k = s.newest;
+    for (std::size_t n = 0; n < History; ++n) {
       k = k + 1 == History ? 0 : k + 1;
+      const std::uint64_t q = s.seqs[k];
+      if (q != no_batch)
+        out.batches[count++] = {static_cast<std::int32_t>(q & 0xffffffffu), static_cast<std::int32_t>(q >> 32), cold_[i].offsets[k]};
     }
+    out.count = static_cast<std::uint8_t>(count);
     return out;
   }
 
