@@ -864,6 +864,14 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 #else
 #define OFFSEQ_SEQ_NOINLINE
 #endif
+// start_epoch (a new producer or epoch), shared by admit, record_marker and restore_producer:
+// cold and out of line in a fast build; built small, out of line too (one copy, not one per
+// caller).
+#if defined(__GNUC__) && OFFSEQ_SMALL
+#define OFFSEQ_SEQ_SHARED __attribute__((noinline))
+#else
+#define OFFSEQ_SEQ_SHARED OFFSEQ_COLD
+#endif
 
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
 class sequence_table {
@@ -913,7 +921,8 @@ class sequence_table {
     // size (-Os), admit_slow takes that case too (judge answers it first).
 #if !OFFSEQ_SMALL
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
-      push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
+      push(w.slot, b.first_seq, b.last_seq, base_offset);
+      touch(hot_[w.slot], now_ms);
       return answer(status::ok);
     }
 #endif
@@ -939,13 +948,13 @@ class sequence_table {
     const where w = locate(producer_id);
     if (!w.found) {
       if (size_ == Producers) return status::table_full;
-      (void)insert(w, producer_id, epoch, now_ms);
+      (void)start_epoch(w, producer_id, epoch, now_ms);
       return status::ok;
     }
     hot& s = hot_[w.slot];
     if (epoch < s.epoch) return status::fenced;
     if (epoch > s.epoch) reset_history(s, epoch);
-    if (now_ms > s.last_seen_ms) s.last_seen_ms = now_ms;
+    touch(s, now_ms);
     return status::ok;
   }
 
@@ -1025,13 +1034,11 @@ class sequence_table {
     }
     const where w = locate(snap.producer_id);
     if (!w.found && size_ == Producers) return status::table_full;
-    hot& s = w.found ? hot_[w.slot] : insert(w, snap.producer_id, snap.epoch, snap.last_seen_ms);
-    const std::uint32_t i = static_cast<std::uint32_t>(&s - hot_);
-    reset_history(s, snap.epoch);
-    s.last_seen_ms = snap.last_seen_ms;
+    const std::uint32_t i = start_epoch(w, snap.producer_id, snap.epoch, snap.last_seen_ms);
+    hot_[i].last_seen_ms = snap.last_seen_ms;
     // Oldest first, as admit stored them: ring positions 0 .. count-1.
     for (std::size_t k = 0; k < snap.count; ++k)
-      push(snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset, snap.last_seen_ms, i);
+      push(i, snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset);
     return status::ok;
   }
 
@@ -1195,12 +1202,14 @@ class sequence_table {
   void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b.producer_id, b.epoch, now_ms, w) : w.slot);
+    const std::uint32_t i = fresh ? start_epoch(w, b.producer_id, b.epoch, now_ms) : w.slot;
+    push(i, b.first_seq, b.last_seq, base_offset);
+    touch(hot_[i], now_ms);
   }
 
   // Stores an accepted batch as producer i's newest.
-  void push(std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset, std::uint64_t now_ms,
-            std::uint32_t i) noexcept {
+  // (The offset last: the arguments before it fit in registers.)
+  void push(std::uint32_t i, std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset) noexcept {
     hot& s = hot_[i];
     const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
     s.newest = n;
@@ -1208,18 +1217,26 @@ class sequence_table {
     cold_[i].offsets[n] = base_offset;
     s.next_seq = sequence_add(last_seq, 1);
     s.wide = static_cast<std::uint8_t>(s.wide | is_long(first_seq, last_seq));  // sticky until the epoch changes
-    s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
   }
 
-  // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
-  // maybeUpdateProducerEpoch), ready for its first batch.
-  OFFSEQ_COLD std::uint32_t start_epoch(std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms, where w) noexcept {
+  static void touch(hot& s, std::uint64_t now_ms) noexcept {
+    if (now_ms > s.last_seen_ms) s.last_seen_ms = now_ms;  // never makes a producer look older
+  }
+
+  // The slot of a producer that is new or at a new epoch (history cleared: Kafka's
+  // maybeUpdateProducerEpoch), ready for its first batch. A new producer takes the next pool
+  // slot, and the empty index word w.pos points at it.
+  OFFSEQ_SEQ_SHARED std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+    std::uint32_t i = w.slot;
     if (!w.found) {
-      (void)insert(w, producer_id, epoch, now_ms);
-      return size_ - 1;
+      OFFSEQ_ASSERT(size_ < Producers && index_[w.pos] == 0);
+      i = size_++;
+      index_[w.pos] = (w.tag << entry_bits) | (i + 1);
+      hot_[i].producer_id = producer_id;
+      hot_[i].last_seen_ms = now_ms;
     }
-    reset_history(hot_[w.slot], epoch);
-    return w.slot;
+    reset_history(hot_[i], epoch);
+    return i;
   }
 
   static void reset_history(hot& s, std::int16_t epoch) noexcept {
@@ -1228,18 +1245,6 @@ class sequence_table {
     s.newest = History - 1;  // the next batch goes to ring position 0
     s.next_seq = 0;
     for (auto& q : s.seqs) q = no_batch;
-  }
-
-  // Takes the next pool slot and points the empty index word w.pos at it.
-  hot& insert(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
-    OFFSEQ_ASSERT(!w.found && size_ < Producers && index_[w.pos] == 0);
-    const std::uint32_t i = size_++;
-    index_[w.pos] = (w.tag << entry_bits) | (i + 1);
-    hot& s = hot_[i];
-    s.producer_id = producer_id;
-    s.last_seen_ms = now_ms;
-    reset_history(s, epoch);
-    return s;
   }
 
   // Removes pool slot i: backward-shift delete of its index word, then the last slot moves
