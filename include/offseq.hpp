@@ -864,13 +864,13 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 #else
 #define OFFSEQ_SEQ_NOINLINE
 #endif
-// start_epoch (a new producer or epoch), shared by admit, record_marker and restore_producer:
-// cold and out of line in a fast build; built small, out of line too (one copy, not one per
-// caller).
+// Built small, one copy of a path several methods share instead of one inlined into each:
+// classify (check, and admit built small) and start_epoch (admit, record_marker,
+// restore_producer; OFFSEQ_COLD in a fast build).
 #if defined(__GNUC__) && OFFSEQ_SMALL
-#define OFFSEQ_SEQ_SHARED __attribute__((noinline))
+#define OFFSEQ_SEQ_OUTLINE __attribute__((noinline))
 #else
-#define OFFSEQ_SEQ_SHARED OFFSEQ_COLD
+#define OFFSEQ_SEQ_OUTLINE
 #endif
 
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
@@ -903,8 +903,9 @@ class sequence_table {
 
   /// Classifies b without changing anything (SEMANTICS.md §2 rules 1-7, 9).
   verdict check(const batch_header& b) const noexcept {
-    if (!valid(b)) return answer(status::invalid_argument);
-    return evaluate(b, locate(b.producer_id));
+    where w;
+    ruling r;
+    return classify(b, 0, w, r);
   }
 
   /// Stores b at base_offset if check(b) is ok; otherwise returns check's code and changes nothing.
@@ -914,19 +915,26 @@ class sequence_table {
 
   /// check, then record if ok, with one lookup.
   verdict admit(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
-    if (!valid(b) || base_offset < 0) return answer(status::invalid_argument);
-    const where w = locate(b.producer_id);
     // The common case, the next batch of a known producer, is short enough to inline at the
     // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
-    // size (-Os), admit_slow takes that case too (judge answers it first).
-#if !OFFSEQ_SMALL
+    // size (-Os), check's classify answers every case (judge answers that one first), and a
+    // store follows if it is ok.
+#if OFFSEQ_SMALL
+    where w;
+    ruling r;
+    verdict v = classify(b, base_offset, w, r);
+    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh);
+    return v;
+#else
+    if (!valid(b) || base_offset < 0) return answer(status::invalid_argument);
+    const where w = locate(b.producer_id);
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
       push(w.slot, b.first_seq, b.last_seq, base_offset);
       touch(hot_[w.slot], now_ms);
       return answer(status::ok);
     }
-#endif
     return admit_slow(b, base_offset, now_ms, w);
+#endif
   }
 
   /// What record_marker would return, changing nothing.
@@ -1137,7 +1145,15 @@ class sequence_table {
     const std::int64_t offset = r.code == status::duplicate ? cold_[w.slot].offsets[r.hit] : -1;
     return verdict{r.code, offset, r.expected};
   }
-  verdict evaluate(const batch_header& b, const where& w) const noexcept { return to_verdict(judge(b, w), w); }
+  // check's answer, plus the lookup and the ruling that admit stores by (r is set on every path;
+  // w unless the batch or the offset is invalid).
+  OFFSEQ_SEQ_OUTLINE verdict classify(const batch_header& b, std::int64_t base_offset, where& w, ruling& r) const noexcept {
+    r = rule(status::invalid_argument);
+    if (!valid(b) || base_offset < 0) return answer(r.code);
+    w = locate(b.producer_id);
+    r = judge(b, w);
+    return to_verdict(r, w);
+  }
 
   // Batches longer than this many records (absurd in practice: Kafka batches hold thousands)
   // switch the in-sequence shortcut of judge off for the producer until its epoch changes.
@@ -1226,7 +1242,7 @@ class sequence_table {
   // The slot of a producer that is new or at a new epoch (history cleared: Kafka's
   // maybeUpdateProducerEpoch), ready for its first batch. A new producer takes the next pool
   // slot, and the empty index word w.pos points at it.
-  OFFSEQ_SEQ_SHARED std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+  OFFSEQ_COLD OFFSEQ_SEQ_OUTLINE std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
     std::uint32_t i = w.slot;
     if (!w.found) {
       OFFSEQ_ASSERT(size_ < Producers && index_[w.pos] == 0);
