@@ -864,6 +864,14 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 #else
 #define OFFSEQ_SEQ_NOINLINE
 #endif
+// Built small, one copy of a path several methods share instead of one inlined into each:
+// classify (check, and admit built small) and start_epoch (admit, record_marker,
+// restore_producer; OFFSEQ_COLD in a fast build).
+#if defined(__GNUC__) && OFFSEQ_SMALL
+#define OFFSEQ_SEQ_OUTLINE __attribute__((noinline))
+#else
+#define OFFSEQ_SEQ_OUTLINE
+#endif
 
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
 class sequence_table {
@@ -895,8 +903,9 @@ class sequence_table {
 
   /// Classifies b without changing anything (SEMANTICS.md §2 rules 1-7, 9).
   verdict check(const batch_header& b) const noexcept {
-    if (!valid(b)) return answer(status::invalid_argument);
-    return evaluate(b, locate(b.producer_id));
+    where w;
+    ruling r;
+    return classify(b, 0, w, r);
   }
 
   /// Stores b at base_offset if check(b) is ok; otherwise returns check's code and changes nothing.
@@ -906,18 +915,26 @@ class sequence_table {
 
   /// check, then record if ok, with one lookup.
   verdict admit(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms) noexcept {
-    if (!valid(b) || base_offset < 0) return answer(status::invalid_argument);
-    const where w = locate(b.producer_id);
     // The common case, the next batch of a known producer, is short enough to inline at the
     // caller; every other case goes out of line (a call costed a fifth of an admit). Built for
-    // size (-Os), admit_slow takes that case too (judge answers it first).
-#if !OFFSEQ_SMALL
+    // size (-Os), check's classify answers every case (judge answers that one first), and a
+    // store follows if it is ok.
+#if OFFSEQ_SMALL
+    where w;
+    ruling r;
+    verdict v = classify(b, base_offset, w, r);
+    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh());
+    return v;
+#else
+    if (!valid(b) || base_offset < 0) return answer(status::invalid_argument);
+    const where w = locate(b.producer_id);
     if (w.found && in_sequence(b.epoch, b.first_seq, hot_[w.slot])) {
-      push(b.first_seq, b.last_seq, base_offset, now_ms, w.slot);
+      push(w.slot, b.first_seq, b.last_seq, base_offset);
+      touch(hot_[w.slot], now_ms);
       return answer(status::ok);
     }
-#endif
     return admit_slow(b, base_offset, now_ms, w);
+#endif
   }
 
   /// What record_marker would return, changing nothing.
@@ -939,13 +956,13 @@ class sequence_table {
     const where w = locate(producer_id);
     if (!w.found) {
       if (size_ == Producers) return status::table_full;
-      (void)insert(w, producer_id, epoch, now_ms);
+      (void)start_epoch(w, producer_id, epoch, now_ms);
       return status::ok;
     }
     hot& s = hot_[w.slot];
     if (epoch < s.epoch) return status::fenced;
     if (epoch > s.epoch) reset_history(s, epoch);
-    if (now_ms > s.last_seen_ms) s.last_seen_ms = now_ms;
+    touch(s, now_ms);
     return status::ok;
   }
 
@@ -1025,13 +1042,11 @@ class sequence_table {
     }
     const where w = locate(snap.producer_id);
     if (!w.found && size_ == Producers) return status::table_full;
-    hot& s = w.found ? hot_[w.slot] : insert(w, snap.producer_id, snap.epoch, snap.last_seen_ms);
-    const std::uint32_t i = static_cast<std::uint32_t>(&s - hot_);
-    reset_history(s, snap.epoch);
-    s.last_seen_ms = snap.last_seen_ms;
+    const std::uint32_t i = start_epoch(w, snap.producer_id, snap.epoch, snap.last_seen_ms);
+    hot_[i].last_seen_ms = snap.last_seen_ms;
     // Oldest first, as admit stored them: ring positions 0 .. count-1.
     for (std::size_t k = 0; k < snap.count; ++k)
-      push(snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset, snap.last_seen_ms, i);
+      push(i, snap.batches[k].first_seq, snap.batches[k].last_seq, snap.batches[k].base_offset);
     return status::ok;
   }
 
@@ -1115,22 +1130,32 @@ class sequence_table {
     }
   }
 
-  // evaluate's answer in registers (12 bytes): building the 24-byte verdict on every path
+  // judge's answer in registers (8 bytes): building the 24-byte verdict on every path
   // made the compiler merge them through the stack, and the caller's wide reload of partly
   // written bytes stalled store forwarding (a third of an admit).
   struct ruling {
     status code;
-    std::uint8_t hit;       // duplicate: ring position of the retained batch
-    bool fresh;             // ok for a new producer or a new epoch (apply starts its history)
+    std::uint8_t hit;       // duplicate: ring position of the retained batch; ok: 1 if fresh
     std::int32_t expected;  // out_of_order / unknown_producer
+    // ok for a new producer or a new epoch (apply starts its history). Kept in hit, not in a
+    // field of its own: each path of judge writes two fields, not three (smaller code).
+    constexpr bool fresh() const noexcept { return hit != 0; }
   };
-  static constexpr ruling rule(status s, std::int32_t expected = -1) noexcept { return ruling{s, 0, false, expected}; }
-  static constexpr ruling fresh_ok() noexcept { return ruling{status::ok, 0, true, -1}; }
+  static constexpr ruling rule(status s, std::int32_t expected = -1) noexcept { return ruling{s, 0, expected}; }
+  static constexpr ruling fresh_ok() noexcept { return ruling{status::ok, 1, -1}; }
   verdict to_verdict(const ruling& r, const where& w) const noexcept {
     const std::int64_t offset = r.code == status::duplicate ? cold_[w.slot].offsets[r.hit] : -1;
     return verdict{r.code, offset, r.expected};
   }
-  verdict evaluate(const batch_header& b, const where& w) const noexcept { return to_verdict(judge(b, w), w); }
+  // check's answer, plus the lookup and the ruling that admit stores by (r is set on every path;
+  // w unless the batch or the offset is invalid).
+  OFFSEQ_SEQ_OUTLINE verdict classify(const batch_header& b, std::int64_t base_offset, where& w, ruling& r) const noexcept {
+    r = rule(status::invalid_argument);
+    if (!valid(b) || base_offset < 0) return answer(r.code);
+    w = locate(b.producer_id);
+    r = judge(b, w);
+    return to_verdict(r, w);
+  }
 
   // Batches longer than this many records (absurd in practice: Kafka batches hold thousands)
   // switch the in-sequence shortcut of judge off for the producer until its epoch changes.
@@ -1161,7 +1186,7 @@ class sequence_table {
 
   OFFSEQ_SEQ_NOINLINE verdict admit_slow(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, where w) noexcept {
     const ruling r = judge(b, w);
-    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh);
+    if (r.code == status::ok) apply(b, base_offset, now_ms, w, r.fresh());
     return to_verdict(r, w);
   }
 
@@ -1188,19 +1213,21 @@ class sequence_table {
     } else {
       hit = find_batch<History>(s, key);
     }
-    if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), false, -1};
+    if (hit != History) return ruling{status::duplicate, static_cast<std::uint8_t>(hit), -1};
     return b.first_seq == s.next_seq ? rule(status::ok) : rule(status::out_of_order, s.next_seq);  // rules 6, 7
   }
 
   void apply(const batch_header& b, std::int64_t base_offset, std::uint64_t now_ms, const where& w, bool fresh) noexcept {
     // A new producer or a new epoch is rare and kept out of line, so the in-sequence store
     // below stays short and spills nothing.
-    push(b.first_seq, b.last_seq, base_offset, now_ms, fresh ? start_epoch(b.producer_id, b.epoch, now_ms, w) : w.slot);
+    const std::uint32_t i = fresh ? start_epoch(w, b.producer_id, b.epoch, now_ms) : w.slot;
+    push(i, b.first_seq, b.last_seq, base_offset);
+    touch(hot_[i], now_ms);
   }
 
   // Stores an accepted batch as producer i's newest.
-  void push(std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset, std::uint64_t now_ms,
-            std::uint32_t i) noexcept {
+  // (The offset last: the arguments before it fit in registers.)
+  void push(std::uint32_t i, std::int32_t first_seq, std::int32_t last_seq, std::int64_t base_offset) noexcept {
     hot& s = hot_[i];
     const std::uint8_t n = static_cast<std::uint8_t>(s.newest + 1u == History ? 0u : s.newest + 1u);
     s.newest = n;
@@ -1208,18 +1235,26 @@ class sequence_table {
     cold_[i].offsets[n] = base_offset;
     s.next_seq = sequence_add(last_seq, 1);
     s.wide = static_cast<std::uint8_t>(s.wide | is_long(first_seq, last_seq));  // sticky until the epoch changes
-    s.last_seen_ms = now_ms > s.last_seen_ms ? now_ms : s.last_seen_ms;  // never makes a producer look older
   }
 
-  // The slot of a producer that is new (inserted) or at a new epoch (history cleared: Kafka's
-  // maybeUpdateProducerEpoch), ready for its first batch.
-  OFFSEQ_COLD std::uint32_t start_epoch(std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms, where w) noexcept {
+  static void touch(hot& s, std::uint64_t now_ms) noexcept {
+    if (now_ms > s.last_seen_ms) s.last_seen_ms = now_ms;  // never makes a producer look older
+  }
+
+  // The slot of a producer that is new or at a new epoch (history cleared: Kafka's
+  // maybeUpdateProducerEpoch), ready for its first batch. A new producer takes the next pool
+  // slot, and the empty index word w.pos points at it.
+  OFFSEQ_COLD OFFSEQ_SEQ_OUTLINE std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+    std::uint32_t i = w.slot;
     if (!w.found) {
-      (void)insert(w, producer_id, epoch, now_ms);
-      return size_ - 1;
+      OFFSEQ_ASSERT(size_ < Producers && index_[w.pos] == 0);
+      i = size_++;
+      index_[w.pos] = (w.tag << entry_bits) | (i + 1);
+      hot_[i].producer_id = producer_id;
+      hot_[i].last_seen_ms = now_ms;
     }
-    reset_history(hot_[w.slot], epoch);
-    return w.slot;
+    reset_history(hot_[i], epoch);
+    return i;
   }
 
   static void reset_history(hot& s, std::int16_t epoch) noexcept {
@@ -1228,18 +1263,6 @@ class sequence_table {
     s.newest = History - 1;  // the next batch goes to ring position 0
     s.next_seq = 0;
     for (auto& q : s.seqs) q = no_batch;
-  }
-
-  // Takes the next pool slot and points the empty index word w.pos at it.
-  hot& insert(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
-    OFFSEQ_ASSERT(!w.found && size_ < Producers && index_[w.pos] == 0);
-    const std::uint32_t i = size_++;
-    index_[w.pos] = (w.tag << entry_bits) | (i + 1);
-    hot& s = hot_[i];
-    s.producer_id = producer_id;
-    s.last_seen_ms = now_ms;
-    reset_history(s, epoch);
-    return s;
   }
 
   // Removes pool slot i: backward-shift delete of its index word, then the last slot moves
@@ -1274,20 +1297,19 @@ class sequence_table {
     out.producer_id = s.producer_id;
     out.epoch = s.epoch;
     out.last_seen_ms = s.last_seen_ms;
+    // One turn of the ring from the entry after the newest: the entries are filled in ring
+    // order from a cleared history, so the retained ones are consecutive and end at the newest,
+    // and the free ones (no_batch) before them are skipped: oldest first. (No `%`: a Cortex-M0+
+    // has no divide instruction and would link libgcc's division.)
     std::size_t count = 0;
-    for (const std::uint64_t q : s.seqs) count += q != no_batch ? 1 : 0;
-    out.count = static_cast<std::uint8_t>(count);
-    // Oldest retained batch: count - 1 positions before the newest, on the ring (the entries
-    // are filled in ring order from a cleared history, so the retained ones are consecutive).
-    // Without `%`: a Cortex-M0+ has no divide instruction and would link libgcc's division.
-    const std::size_t after = s.newest + 1u;  // 1 .. History
-    std::size_t k = after >= count ? after - count : after + History - count;
-    if (k == History) k = 0;  // (only with count == 0)
-    for (std::size_t n = 0; n < count; ++n) {
-      out.batches[n] = {static_cast<std::int32_t>(s.seqs[k] & 0xffffffffu), static_cast<std::int32_t>(s.seqs[k] >> 32),
-                        cold_[i].offsets[k]};
+    std::size_t k = s.newest;
+    for (std::size_t n = 0; n < History; ++n) {
       k = k + 1 == History ? 0 : k + 1;
+      const std::uint64_t q = s.seqs[k];
+      if (q != no_batch)
+        out.batches[count++] = {static_cast<std::int32_t>(q & 0xffffffffu), static_cast<std::int32_t>(q >> 32), cold_[i].offsets[k]};
     }
+    out.count = static_cast<std::uint8_t>(count);
     return out;
   }
 
