@@ -1962,23 +1962,12 @@ class txn_coordinator {
     const bool has_expected = expected_producer_id >= 0;
     slot* sp = find(id);
     const bool created = sp == nullptr;
+    bool bump = true;  // the epoch moves on (else a retry answered with the current epoch)
     if (created) {
       sp = free_slot();
       if (sp == nullptr) return status::table_full;
-      std::int64_t pid = -1;
-      const status a = allocate(pid);
-      if (a != status::ok) return a;
-      slot& s = *sp;
-      s = slot{};
-      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
-      set_id(s.cur, id);
-      log_record& n = stage(s);
-      n.producer_id = pid;
-      n.last_producer_id = -1;
-      n.last_epoch = -1;  // epoch 0, no transaction: zero from slot{}
-      s.used = true;
     } else {
-      slot& s = *sp;
+      const slot& s = *sp;
       if (s.pending) return status::concurrent_transactions;
       const log_record& c = s.cur;
       if (has_expected && !(expected_producer_id == c.producer_id ||
@@ -1988,7 +1977,7 @@ class txn_coordinator {
         case txn_state::prepare_commit:
         case txn_state::prepare_abort: return status::concurrent_transactions;
         case txn_state::ongoing: {
-          const status st = fence_and_abort(s, now_ms);
+          const status st = fence_and_abort(*sp, now_ms);
           return st == status::ok ? status::concurrent_transactions : st;
         }
         case txn_state::empty:
@@ -1996,27 +1985,38 @@ class txn_coordinator {
         case txn_state::complete_abort: break;  // each may go to empty (is_valid_transition)
         default: return status::invalid_state;  // dead / fence are never durable states
       }
-      log_record& n = stage(s);
       // A bump: none expected, or the expected epoch is the current one. Otherwise only a retry
       // of a bump whose answer was lost (the previous epoch) is answered: the current epoch again.
-      const bool bump = !has_expected || expected_epoch == c.epoch;
+      bump = !has_expected || expected_epoch == c.epoch;
       if (!bump && expected_epoch != c.last_epoch) return status::fenced;
-      if (bump) {
-        n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
-        if (c.epoch >= exhausted_epoch) {  // rotate to a fresh producer id
-          std::int64_t pid = -1;
-          const status a = allocate(pid);
-          if (a != status::ok) return a;
-          n.last_producer_id = c.producer_id;
-          n.producer_id = pid;
-          n.epoch = 0;
-        } else {
-          n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-        }
-      }
     }
     slot& s = *sp;
-    log_record& n = s.next;
+    const log_record& c = s.cur;
+    // A new id, or a bump at the exhausted epoch: a fresh producer id (one allocation site).
+    const bool rotate = created || (bump && c.epoch >= exhausted_epoch);
+    std::int64_t pid = -1;
+    if (rotate) {
+      const status a = allocate(pid);
+      if (a != status::ok) return a;
+    }
+    if (created) {
+      s = slot{};
+      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
+      set_id(s.cur, id);
+      s.used = true;
+    }
+    log_record& n = stage(s);
+    if (bump) {
+      // new id: no previous epoch; epoch 0, no transaction: zero from slot{}
+      n.last_epoch = has_expected && !created ? c.epoch : std::int16_t{-1};
+      if (rotate) {
+        n.last_producer_id = created ? std::int64_t{-1} : c.producer_id;
+        n.producer_id = pid;
+        n.epoch = 0;
+      } else {
+        n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+      }
+    }
     n.timeout_ms = timeout_ms;
     n.txn_start_ms = 0;
     n.partition_count = 0;
