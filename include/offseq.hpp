@@ -2048,11 +2048,12 @@ class txn_coordinator {
   // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
   // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
   // otherwise -> ongoing, start time set when a transaction begins.
-  status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+  OFFSEQ_TXN_SHARED status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
     const txn_state from = s.cur.state;
     if (from == txn_state::ongoing && !changed) return status::ok;
     if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
-    if (!is_valid_transition(from, txn_state::ongoing)) return status::invalid_state;
+    // check_request (adding) let only empty, ongoing and complete_* through: all may go on.
+    OFFSEQ_ASSERT(is_valid_transition(from, txn_state::ongoing));
     return append(s, txn_state::ongoing, now_ms);
   }
 
@@ -2061,9 +2062,9 @@ class txn_coordinator {
   // hasFailedEpochFence path). The old producer is then fenced everywhere.
   status fence_and_abort(slot& s, std::uint64_t now_ms) noexcept {
     const log_record& c = s.cur;
-    if (!is_valid_transition(c.state, txn_state::prepare_epoch_fence) ||
-        !is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort))
-      return status::invalid_state;
+    // Both callers (init, poll) come here for an ongoing transaction only.
+    OFFSEQ_ASSERT(is_valid_transition(c.state, txn_state::prepare_epoch_fence) &&
+                  is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort));
     log_record& n = stage(s);
     if (c.epoch < max_epoch) n.epoch = static_cast<std::int16_t>(c.epoch + 1);
     n.last_epoch = -1;
