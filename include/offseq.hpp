@@ -1897,16 +1897,18 @@ class txn_coordinator {
 
   // Slots are found by pointer, not index: on a 32-bit MCU each index use was a multiply.
   // The slot holding id, or nullptr (also for an invalid id).
-  const slot* find(txn_id id) const noexcept {
-    if (!valid_id(id)) return nullptr;
+  // (data, size), not a txn_id: passed in two registers, not copied through the stack.
+  const slot* find(const char* data, std::size_t size) const noexcept {
+    if (!valid_id(txn_id(data, size))) return nullptr;
     for (const slot& s : slots_) {
-      if (!s.used || s.cur.id_length != id.size) continue;
+      if (!s.used || s.cur.id_length != size) continue;
       std::size_t k = 0;
-      while (k < id.size && s.cur.id[k] == id.data[k]) ++k;
-      if (k == id.size) return &s;
+      while (k < size && s.cur.id[k] == data[k]) ++k;
+      if (k == size) return &s;
     }
     return nullptr;
   }
+  const slot* find(txn_id id) const noexcept { return find(id.data, id.size); }
   slot* find(txn_id id) noexcept { return const_cast<slot*>(static_cast<const txn_coordinator*>(this)->find(id)); }
 
   slot* free_slot() noexcept {
