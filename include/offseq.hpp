@@ -1566,7 +1566,7 @@ class txn_coordinator {
                         std::size_t count, std::uint64_t now_ms) noexcept {
     if (partitions == nullptr || count == 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, true, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
@@ -1593,7 +1593,7 @@ class txn_coordinator {
                      std::int64_t next_offset, std::uint64_t now_ms) noexcept {
     if (next_offset < 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, true, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
@@ -1615,7 +1615,7 @@ class txn_coordinator {
                  std::uint64_t now_ms) noexcept {
     if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, false, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, false, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     const bool commit = result == txn_result::commit;
@@ -1897,19 +1897,19 @@ class txn_coordinator {
 
   // Slots are found by pointer, not index: on a 32-bit MCU each index use was a multiply.
   // The slot holding id, or nullptr (also for an invalid id).
-  // (data, size), not a txn_id: passed in two registers, not copied through the stack.
-  const slot* find(const char* data, std::size_t size) const noexcept {
+  // (data, size), not a txn_id: passed in two registers, not copied through the stack. Const, for
+  // the const queries; the slot is the caller's to change when the caller may.
+  slot* find(const char* data, std::size_t size) const noexcept {
     if (!valid_id(txn_id(data, size))) return nullptr;
     for (const slot& s : slots_) {
       if (!s.used || s.cur.id_length != size) continue;
       std::size_t k = 0;
       while (k < size && s.cur.id[k] == data[k]) ++k;
-      if (k == size) return &s;
+      if (k == size) return const_cast<slot*>(&s);
     }
     return nullptr;
   }
-  const slot* find(txn_id id) const noexcept { return find(id.data, id.size); }
-  slot* find(txn_id id) noexcept { return const_cast<slot*>(static_cast<const txn_coordinator*>(this)->find(id)); }
+  slot* find(txn_id id) const noexcept { return find(id.data, id.size); }
 
   slot* free_slot() noexcept {
     for (slot& s : slots_)
@@ -2035,9 +2035,10 @@ class txn_coordinator {
   // Order of Kafka's checks for a client request on an existing id: mapping, epoch, then an
   // append in flight -> concurrent_transactions; AddPartitions/AddOffsets (`adding`) also wait
   // while prepare_* completes.
-  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, bool adding, slot*& out) noexcept {
-    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
-    slot* const s = find(id);
+  status check_request(const char* data, std::size_t size, std::int64_t producer_id, std::int16_t epoch, bool adding,
+                       slot*& out) noexcept {
+    if (!valid_id(txn_id(data, size)) || producer_id < 0 || epoch < 0) return status::invalid_argument;
+    slot* const s = find(data, size);
     if (s == nullptr || s->cur.state == txn_state::dead || s->cur.producer_id != producer_id)
       return status::unknown_producer;
     if (s->cur.epoch != epoch) return status::fenced;
