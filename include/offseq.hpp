@@ -1544,7 +1544,8 @@ class txn_coordinator {
   // and config) went to .data, its whole image stored in flash (1,136 bytes for <4,4,2,16>,
   // growing with every slot). Initialized at startup it lives in .bss for ~100 bytes of code.
   explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
-      : hooks_(&hooks), config_(config) {}
+      // Field by field (every field of txn_config): a struct copy was a memcpy call on a Cortex-M0+.
+      : hooks_(&hooks), config_{config.max_timeout_ms, config.id_expiry_ms, config.marker_retry_ms} {}
 
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
   /// or the retry rule with (expected_producer_id, expected_epoch) (both -1 = none), or a
