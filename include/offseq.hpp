@@ -1887,12 +1887,9 @@ class txn_coordinator {
 
   static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
 
+  // Into a zeroed record (a slot just reset): the unused tail of id[] is already zero.
   static void set_id(log_record& r, txn_id id) noexcept {
-    // Two loops, not one with `k < id.size ? ...`: GCC -O3 unrolls that one and reports the
-    // guarded reads past a short literal id as -Warray-bounds.
-    std::size_t k = 0;
-    for (; k < id.size; ++k) r.id[k] = id.data[k];
-    for (; k < MaxIdLength; ++k) r.id[k] = '\0';
+    for (std::size_t k = 0; k < id.size; ++k) r.id[k] = id.data[k];
     r.id_length = static_cast<std::uint8_t>(id.size);
   }
 
