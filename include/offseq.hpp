@@ -1566,7 +1566,8 @@ class txn_coordinator {
   // and config) went to .data, its whole image stored in flash (1,136 bytes for <4,4,2,16>,
   // growing with every slot). Initialized at startup it lives in .bss for ~100 bytes of code.
   explicit txn_coordinator(Hooks& hooks, const txn_config& config = txn_config{}) noexcept
-      : hooks_(&hooks), config_(config) {}
+      // Field by field (every field of txn_config): a struct copy was a memcpy call on a Cortex-M0+.
+      : hooks_(&hooks), config_{config.max_timeout_ms, config.id_expiry_ms, config.marker_retry_ms} {}
 
   /// InitProducerId (SEMANTICS §3.1). New id: fresh producer id, epoch 0. Known id: epoch + 1,
   /// or the retry rule with (expected_producer_id, expected_epoch) (both -1 = none), or a
@@ -1588,7 +1589,7 @@ class txn_coordinator {
                         std::size_t count, std::uint64_t now_ms) noexcept {
     if (partitions == nullptr || count == 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, true, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
@@ -1615,7 +1616,7 @@ class txn_coordinator {
                      std::int64_t next_offset, std::uint64_t now_ms) noexcept {
     if (next_offset < 0) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, true, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, true, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     log_record& n = stage(s);
@@ -1637,7 +1638,7 @@ class txn_coordinator {
                  std::uint64_t now_ms) noexcept {
     if (result != txn_result::commit && result != txn_result::abort) return status::invalid_argument;
     slot* sp = nullptr;
-    const status chk = check_request(id, producer_id, epoch, false, sp);
+    const status chk = check_request(id.data, id.size, producer_id, epoch, false, sp);
     if (chk != status::ok) return chk;
     slot& s = *sp;
     const bool commit = result == txn_result::commit;
@@ -1908,28 +1909,27 @@ class txn_coordinator {
 
   static bool valid_id(txn_id id) noexcept { return id.data != nullptr && id.size >= 1 && id.size <= MaxIdLength; }
 
+  // Into a zeroed record (a slot just reset): the unused tail of id[] is already zero.
   static void set_id(log_record& r, txn_id id) noexcept {
-    // Two loops, not one with `k < id.size ? ...`: GCC -O3 unrolls that one and reports the
-    // guarded reads past a short literal id as -Warray-bounds.
-    std::size_t k = 0;
-    for (; k < id.size; ++k) r.id[k] = id.data[k];
-    for (; k < MaxIdLength; ++k) r.id[k] = '\0';
+    for (std::size_t k = 0; k < id.size; ++k) r.id[k] = id.data[k];
     r.id_length = static_cast<std::uint8_t>(id.size);
   }
 
   // Slots are found by pointer, not index: on a 32-bit MCU each index use was a multiply.
   // The slot holding id, or nullptr (also for an invalid id).
-  const slot* find(txn_id id) const noexcept {
-    if (!valid_id(id)) return nullptr;
+  // (data, size), not a txn_id: passed in two registers, not copied through the stack. Const, for
+  // the const queries; the slot is the caller's to change when the caller may.
+  slot* find(const char* data, std::size_t size) const noexcept {
+    if (!valid_id(txn_id(data, size))) return nullptr;
     for (const slot& s : slots_) {
-      if (!s.used || s.cur.id_length != id.size) continue;
+      if (!s.used || s.cur.id_length != size) continue;
       std::size_t k = 0;
-      while (k < id.size && s.cur.id[k] == id.data[k]) ++k;
-      if (k == id.size) return &s;
+      while (k < size && s.cur.id[k] == data[k]) ++k;
+      if (k == size) return const_cast<slot*>(&s);
     }
     return nullptr;
   }
-  slot* find(txn_id id) noexcept { return const_cast<slot*>(static_cast<const txn_coordinator*>(this)->find(id)); }
+  slot* find(txn_id id) const noexcept { return find(id.data, id.size); }
 
   slot* free_slot() noexcept {
     for (slot& s : slots_)
@@ -1956,6 +1956,12 @@ class txn_coordinator {
 #endif
   }
 
+  // n bytes to zero: one shared loop (the clearing loops it replaces were a store per word).
+  OFFSEQ_TXN_SHARED static void zero(void* p, std::size_t n) noexcept {
+    unsigned char* d = static_cast<unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) d[i] = 0;
+  }
+
   // The image to append starts as a copy of the durable one.
   OFFSEQ_TXN_SHARED static log_record& stage(slot& s) noexcept {
     copy(s.next, s.cur);
@@ -1978,23 +1984,12 @@ class txn_coordinator {
     const bool has_expected = expected_producer_id >= 0;
     slot* sp = find(id);
     const bool created = sp == nullptr;
+    bool bump = true;  // the epoch moves on (else a retry answered with the current epoch)
     if (created) {
       sp = free_slot();
       if (sp == nullptr) return status::table_full;
-      std::int64_t pid = -1;
-      const status a = allocate(pid);
-      if (a != status::ok) return a;
-      slot& s = *sp;
-      s = slot{};
-      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
-      set_id(s.cur, id);
-      log_record& n = stage(s);
-      n.producer_id = pid;
-      n.last_producer_id = -1;
-      n.last_epoch = -1;  // epoch 0, no transaction: zero from slot{}
-      s.used = true;
     } else {
-      slot& s = *sp;
+      const slot& s = *sp;
       if (s.pending) return status::concurrent_transactions;
       const log_record& c = s.cur;
       if (has_expected && !(expected_producer_id == c.producer_id ||
@@ -2004,7 +1999,7 @@ class txn_coordinator {
         case txn_state::prepare_commit:
         case txn_state::prepare_abort: return status::concurrent_transactions;
         case txn_state::ongoing: {
-          const status st = fence_and_abort(s, now_ms);
+          const status st = fence_and_abort(*sp, now_ms);
           return st == status::ok ? status::concurrent_transactions : st;
         }
         case txn_state::empty:
@@ -2012,27 +2007,38 @@ class txn_coordinator {
         case txn_state::complete_abort: break;  // each may go to empty (is_valid_transition)
         default: return status::invalid_state;  // dead / fence are never durable states
       }
-      log_record& n = stage(s);
       // A bump: none expected, or the expected epoch is the current one. Otherwise only a retry
       // of a bump whose answer was lost (the previous epoch) is answered: the current epoch again.
-      const bool bump = !has_expected || expected_epoch == c.epoch;
+      bump = !has_expected || expected_epoch == c.epoch;
       if (!bump && expected_epoch != c.last_epoch) return status::fenced;
-      if (bump) {
-        n.last_epoch = has_expected ? c.epoch : std::int16_t{-1};
-        if (c.epoch >= exhausted_epoch) {  // rotate to a fresh producer id
-          std::int64_t pid = -1;
-          const status a = allocate(pid);
-          if (a != status::ok) return a;
-          n.last_producer_id = c.producer_id;
-          n.producer_id = pid;
-          n.epoch = 0;
-        } else {
-          n.epoch = static_cast<std::int16_t>(c.epoch + 1);
-        }
-      }
     }
     slot& s = *sp;
-    log_record& n = s.next;
+    const log_record& c = s.cur;
+    // A new id, or a bump at the exhausted epoch: a fresh producer id (one allocation site).
+    const bool rotate = created || (bump && c.epoch >= exhausted_epoch);
+    std::int64_t pid = -1;
+    if (rotate) {
+      const status a = allocate(pid);
+      if (a != status::ok) return a;
+    }
+    if (created) {
+      s = slot{};
+      s.cur.state = txn_state::dead;  // "being created": answers like a pending id
+      set_id(s.cur, id);
+      s.used = true;
+    }
+    log_record& n = stage(s);
+    if (bump) {
+      // new id: no previous epoch; epoch 0, no transaction: zero from slot{}
+      n.last_epoch = has_expected && !created ? c.epoch : std::int16_t{-1};
+      if (rotate) {
+        n.last_producer_id = created ? std::int64_t{-1} : c.producer_id;
+        n.producer_id = pid;
+        n.epoch = 0;
+      } else {
+        n.epoch = static_cast<std::int16_t>(c.epoch + 1);
+      }
+    }
     n.timeout_ms = timeout_ms;
     n.txn_start_ms = 0;
     n.partition_count = 0;
@@ -2049,9 +2055,10 @@ class txn_coordinator {
   // Order of Kafka's checks for a client request on an existing id: mapping, epoch, then an
   // append in flight -> concurrent_transactions; AddPartitions/AddOffsets (`adding`) also wait
   // while prepare_* completes.
-  status check_request(txn_id id, std::int64_t producer_id, std::int16_t epoch, bool adding, slot*& out) noexcept {
-    if (!valid_id(id) || producer_id < 0 || epoch < 0) return status::invalid_argument;
-    slot* const s = find(id);
+  status check_request(const char* data, std::size_t size, std::int64_t producer_id, std::int16_t epoch, bool adding,
+                       slot*& out) noexcept {
+    if (!valid_id(txn_id(data, size)) || producer_id < 0 || epoch < 0) return status::invalid_argument;
+    slot* const s = find(data, size);
     if (s == nullptr || s->cur.state == txn_state::dead || s->cur.producer_id != producer_id)
       return status::unknown_producer;
     if (s->cur.epoch != epoch) return status::fenced;
@@ -2064,11 +2071,12 @@ class txn_coordinator {
   // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
   // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
   // otherwise -> ongoing, start time set when a transaction begins.
-  status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+  OFFSEQ_TXN_SHARED status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
     const txn_state from = s.cur.state;
     if (from == txn_state::ongoing && !changed) return status::ok;
     if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
-    if (!is_valid_transition(from, txn_state::ongoing)) return status::invalid_state;
+    // check_request (adding) let only empty, ongoing and complete_* through: all may go on.
+    OFFSEQ_ASSERT(is_valid_transition(from, txn_state::ongoing));
     return append(s, txn_state::ongoing, now_ms);
   }
 
@@ -2077,9 +2085,9 @@ class txn_coordinator {
   // hasFailedEpochFence path). The old producer is then fenced everywhere.
   status fence_and_abort(slot& s, std::uint64_t now_ms) noexcept {
     const log_record& c = s.cur;
-    if (!is_valid_transition(c.state, txn_state::prepare_epoch_fence) ||
-        !is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort))
-      return status::invalid_state;
+    // Both callers (init, poll) come here for an ongoing transaction only.
+    OFFSEQ_ASSERT(is_valid_transition(c.state, txn_state::prepare_epoch_fence) &&
+                  is_valid_transition(txn_state::prepare_epoch_fence, txn_state::prepare_abort));
     log_record& n = stage(s);
     if (c.epoch < max_epoch) n.epoch = static_cast<std::int16_t>(c.epoch + 1);
     n.last_epoch = -1;
@@ -2178,8 +2186,8 @@ class txn_coordinator {
     n.partition_count = 0;
     n.offset_count = 0;
     n.txn_start_ms = 0;
-    for (std::size_t j = 0; j < PartitionsPerTxn; ++j) n.partitions[j] = 0;
-    for (std::size_t j = 0; j < OffsetsPerTxn; ++j) n.offsets[j] = txn_offset{0, 0, 0};
+    // partitions[] and offsets[] are the record's tail (with the padding between them)
+    zero(n.partitions, sizeof(log_record) - offsetof(log_record, partitions));
     // on failure poll() comes back here
     (void)append(s, c.state == txn_state::prepare_commit ? txn_state::complete_commit : txn_state::complete_abort, now_ms);
     return true;
