@@ -2771,8 +2771,8 @@ class journal {
     if (s != status::ok) return s;
     cur_ = cursor{1, 0, npos, 0};
     gen_ = 0;
-    s = start_area(0);
-    if (s == status::ok) s = put_gen(internal::seal, 0, cur_);
+    s = put_internal(internal::area_header, 0, 16, cur_);
+    if (s == status::ok) s = put_internal(internal::seal, 0, 8, cur_);
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) return s;
     mode_ = mode::open;
@@ -2807,7 +2807,7 @@ class journal {
     const status s = begin_append(type);
     if (s != status::ok) return s;
     if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
-    return put(type, static_cast<const std::uint8_t*>(payload), n, false, cur_);
+    return put(type, static_cast<const std::uint8_t*>(payload), n);
   }
 
   /// Like append(), the payload encoded in place: enc(std::uint8_t* dst, std::size_t cap)
@@ -2818,7 +2818,7 @@ class journal {
     if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
-    return put(type, buf_ + header_bytes, n, false, cur_);
+    return put(type, buf_ + header_bytes, n);
   }
 
   /// Payload of the last record appended, until the next call on this journal.
@@ -2980,7 +2980,7 @@ class journal {
     status s = erase_area(target);
     if (s == status::ok) {
       cur_ = cursor{target, 0, npos, old.seq};
-      s = start_area(gen_ + 1);
+      s = put_internal(internal::area_header, gen_ + 1, 16, cur_);
     }
     if (s == status::ok) {
       mode_ = mode::compacting;
@@ -2990,7 +2990,7 @@ class journal {
     bool seal_tried = false;
     if (s == status::ok) {
       seal_tried = true;
-      s = put_gen(internal::seal, gen_ + 1, cur_);
+      s = put_internal(internal::seal, gen_ + 1, 8, cur_);
     }
     if (s == status::ok) s = st_->sync();
     if (s != status::ok) {
@@ -3004,7 +3004,7 @@ class journal {
     last_.start = npos;  // the last user record is in the superseded area now
     // Mark the old area superseded, through its own cursor (best effort: a failure here only
     // loses the detection of a later-damaged newest header; the next sync makes it durable).
-    (void)put_gen(internal::superseded, gen_, old);
+    (void)put_internal(internal::superseded, gen_, 8, old);
     mode_ = mode::open;
     return status::ok;
   }
@@ -3024,11 +3024,6 @@ class journal {
     if (mode_ == mode::damaged) return status::corrupt;
     if (mode_ == mode::unsafe) return status::io_error;
     return status::ok;
-  }
-  status put_gen(std::uint8_t type, std::uint64_t g, cursor& c) noexcept {
-    std::uint8_t p[8];
-    detail::put_u64(p, g);
-    return put(type, p, 8, true, c);
   }
 
   status check_geometry() noexcept {
@@ -3054,34 +3049,32 @@ class journal {
     return status::ok;
   }
 
-  status start_area(std::uint64_t gen) noexcept {
-    std::uint8_t p[16];
-    detail::put_u64(p, gen);
-    detail::put_u32(p + 8, static_cast<std::uint32_t>(area_bytes_));
-    detail::put_u16(p + 12, static_cast<std::uint16_t>(unit_));
-    detail::put_u16(p + 14, 0);
-    return put(internal::area_header, p, 16, true, cur_);
-  }
-
-  // Appends one record at cursor c (a skip record first if a torn region is unmarked).
-  // Internal records (n <= 16) are built on the stack so buf_ keeps a user payload intact.
-  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec, cursor& c) noexcept {
+  // Is there room below `limit` for an n-byte record at cursor c (and first a skip record, if
+  // a torn region is unmarked)? Writes that skip. table_full: no room, nothing written.
+  status make_room(std::size_t n, std::size_t limit, cursor& c) noexcept {
     const std::size_t size = record_bytes(n);
     const std::size_t skip_size = c.gap != npos ? skip_bytes() : 0;
-    const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
     if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
-    if (c.gap != npos) {
-      const status s = put_skip(c);
-      if (s != status::ok) return s;
-    }
-    if (internal_rec) return put_small(type, payload, n, c);
+    return c.gap != npos ? put_skip(c) : status::ok;
+  }
+
+  // Appends one user record at cur_ (the payload copied to buf_ unless already there).
+  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n) noexcept {
+    status s = make_room(n, area_bytes_ - reserve(), cur_);
+    if (s != status::ok) return s;
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
-    const std::size_t at = c.pos;
-    const status s = emit(buf_, type, n, c);
+    const std::size_t at = cur_.pos;
+    s = emit(buf_, type, n, cur_);
     // For void_last(): where it starts and ends; only while it is the last write.
-    if (&c == &cur_) last_ = extent{c.area, s == status::ok ? at : npos, c.pos};
+    last_ = extent{cur_.area, s == status::ok ? at : npos, cur_.pos};
     return s;
+  }
+
+  // Appends an internal record at cursor c, using the whole area (the reserve is for these).
+  status put_internal(std::uint8_t type, std::uint64_t x, std::size_t n, cursor& c) noexcept {
+    const status s = make_room(n, area_bytes_, c);
+    return s != status::ok ? s : emit_internal(type, x, n, c);
   }
 
   static constexpr std::size_t skip_payload = 4;  // a skip record holds the gap's offset (u32)
@@ -3089,17 +3082,21 @@ class journal {
   // The skip record naming c.gap (the caller checked the room, skip_bytes()); the gap is
   // closed once it lands.
   status put_skip(cursor& c) noexcept {
-    std::uint8_t sk[skip_payload];
-    detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
-    const status s = put_small(internal::skip, sk, skip_payload, c);
+    const status s = emit_internal(internal::skip, c.gap, skip_payload, c);
     if (s == status::ok) c.gap = npos;
     return s;
   }
 
-  status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n, cursor& c) noexcept {
+  // Every internal payload is the first n bytes of {u64 x, u32 area bytes, u16 program unit,
+  // u16 0}: the area header (n 16, x the generation), seal and superseded (8, a generation),
+  // skip (4, x the gap: its low 4 bytes are the u32). Built on the stack so buf_ keeps a user
+  // payload intact; emit() overwrites the bytes past n with the CRC and padding.
+  status emit_internal(std::uint8_t type, std::uint64_t x, std::size_t n, cursor& c) noexcept {
     std::uint8_t b[header_bytes + 16 + crc_bytes + MaxProgramUnit];
-    OFFSEQ_ASSERT(n <= 16);
-    for (std::size_t i = 0; i < n; ++i) b[header_bytes + i] = payload[i];
+    detail::put_u64(b + header_bytes, x);
+    detail::put_u32(b + header_bytes + 8, static_cast<std::uint32_t>(area_bytes_));
+    detail::put_u16(b + header_bytes + 12, static_cast<std::uint16_t>(unit_));
+    detail::put_u16(b + header_bytes + 14, 0);
     return emit(b, type, n, c);
   }
 
