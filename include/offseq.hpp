@@ -2632,21 +2632,27 @@ inline constexpr crc32c_table_t<8> crc32c_table{};
 inline constexpr crc32c_table_t<4> crc32c_nibbles{};
 
 // Little-endian fixed-width encode/decode: the stored form never depends on the host.
-// (Shifts by a constant 8: a 64-bit shift by a variable amount is a libgcc call on a Cortex-M0+.)
-constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
+// In 32-bit words, a u64 as two: a 64-bit shift is several instructions on a 32-bit core (and
+// one by a variable amount a libgcc call on a Cortex-M0+).
+constexpr void put_le(std::uint8_t* p, std::uint32_t v, std::size_t bytes) noexcept {
   for (std::size_t i = 0; i < bytes; ++i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
 }
-constexpr std::uint64_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
-  std::uint64_t v = 0;
+constexpr std::uint32_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
+  std::uint32_t v = 0;
   for (std::size_t i = bytes; i-- > 0;) v = v << 8 | p[i];
   return v;
 }
 constexpr void put_u16(std::uint8_t* p, std::uint16_t v) noexcept { put_le(p, v, 2); }
 constexpr void put_u32(std::uint8_t* p, std::uint32_t v) noexcept { put_le(p, v, 4); }
-constexpr void put_u64(std::uint8_t* p, std::uint64_t v) noexcept { put_le(p, v, 8); }
+constexpr void put_u64(std::uint8_t* p, std::uint64_t v) noexcept {
+  put_le(p, static_cast<std::uint32_t>(v), 4);
+  put_le(p + 4, static_cast<std::uint32_t>(v >> 32), 4);
+}
 constexpr std::uint16_t get_u16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(get_le(p, 2)); }
-constexpr std::uint32_t get_u32(const std::uint8_t* p) noexcept { return static_cast<std::uint32_t>(get_le(p, 4)); }
-constexpr std::uint64_t get_u64(const std::uint8_t* p) noexcept { return get_le(p, 8); }
+constexpr std::uint32_t get_u32(const std::uint8_t* p) noexcept { return get_le(p, 4); }
+constexpr std::uint64_t get_u64(const std::uint8_t* p) noexcept {
+  return get_le(p, 4) | static_cast<std::uint64_t>(get_le(p + 4, 4)) << 32;
+}
 
 // LEB128 unsigned varint (7 bits a byte, low first): at most 10 bytes for 64 bits.
 constexpr std::size_t put_varint(std::uint8_t* p, std::uint64_t v) noexcept {
@@ -3095,8 +3101,7 @@ class journal {
     std::uint8_t b[header_bytes + 16 + crc_bytes + MaxProgramUnit];
     detail::put_u64(b + header_bytes, x);
     detail::put_u32(b + header_bytes + 8, static_cast<std::uint32_t>(area_bytes_));
-    detail::put_u16(b + header_bytes + 12, static_cast<std::uint16_t>(unit_));
-    detail::put_u16(b + header_bytes + 14, 0);
+    detail::put_u32(b + header_bytes + 12, static_cast<std::uint32_t>(unit_));  // u16 unit, u16 0 (unit <= 256)
     return emit(b, type, n, c);
   }
 
@@ -3108,8 +3113,7 @@ class journal {
     b[1] = 0x6A;
     b[2] = version;
     b[3] = type;
-    detail::put_u16(b + 4, static_cast<std::uint16_t>(n));
-    detail::put_u16(b + 6, static_cast<std::uint16_t>(~n));
+    detail::put_u32(b + 4, static_cast<std::uint32_t>(n | (~n & 0xFFFFu) << 16));  // u16 n, u16 ~n
     detail::put_u64(b + 8, c.seq);
     detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
     for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
@@ -3130,8 +3134,8 @@ class journal {
   }
   // Magic, version and a length that matches its complement (not yet checked against limits).
   static bool well_formed(const std::uint8_t* h) noexcept {
-    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version &&
-           static_cast<std::uint16_t>(~detail::get_u16(h + 4)) == detail::get_u16(h + 6);
+    const std::uint32_t len = detail::get_u32(h + 4);  // u16 n, u16 ~n
+    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version && ((len ^ len >> 16) & 0xFFFFu) == 0xFFFFu;
   }
 
   // Reads the record at `off` of `area` into buf_ (payload at buf_ + header_bytes).
