@@ -3193,14 +3193,14 @@ class journal {
     }
   }
 
-  // Is the intact record at `off` (ending at `end`, sequence `seq`) voided by a skip record
-  // naming it, i.e. did its write report io_error? The skip is the first intact record behind
-  // it (directly behind, or behind a torn or blank region when the skip's own first write failed).
-  // Sets `next`/`next_seq` past the skip when voided; `clobbered` when buf_ was reused.
-  status voided(std::size_t area, std::size_t off, std::size_t end, std::uint64_t seq, bool& v,
-                std::size_t& next, std::uint64_t& next_seq, bool& clobbered) noexcept {
+  // Is the intact record r at `off` (sequence `seq`) voided by a skip record naming it, i.e.
+  // did its write report io_error? The skip is the first intact record behind it (directly
+  // behind, or behind a torn or blank region when the skip's own first write failed).
+  // Voided: r is that skip (and buf_ holds it). `clobbered` when r and buf_ were reused.
+  status voided(std::size_t area, std::size_t off, std::uint64_t seq, rec_info& r, bool& v, bool& clobbered) noexcept {
     v = false;
     clobbered = false;
+    const std::size_t end = r.end;
     std::uint8_t pk[header_bytes];
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
@@ -3212,14 +3212,9 @@ class journal {
     std::size_t last;
     s = last_programmed(area, end, last);
     if (s != status::ok || last == npos) return s;
-    rec_info q;
     bool found = false;
-    s = first_intact(area, end, last, q, found);
-    if (s == status::ok && found && is_skip_for(q, off, seq)) {
-      v = true;
-      next = q.end;
-      next_seq = q.seq + 1;
-    }
+    s = first_intact(area, end, last, r, found);
+    v = s == status::ok && found && is_skip_for(r, off, seq);
     return s;
   }
 
@@ -3272,133 +3267,127 @@ class journal {
         res.st = s;
         return res;
       }
-      if (r.kind == rec_kind::intact) {
-        if (r.type == internal::skip) {
-          if (r.n != skip_payload || r.seq < seq) {
-            res.st = status::corrupt;
-            return res;
-          }
-          seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
-          off = r.end;
-          open_gap = detail::get_u32(buf_ + header_bytes);
-          continue;
+      // Each case below either continues, returns, or leaves in r an intact skip record (still
+      // in buf_) whose region is passed: then the walk continues behind it, at the bottom.
+      if (r.kind == rec_kind::intact && r.type == internal::skip) {
+        // A skip met in order marks a region already passed: nothing to do.
+        if (r.n != skip_payload || r.seq < seq) {
+          res.st = status::corrupt;
+          return res;
         }
+      } else if (r.kind == rec_kind::intact) {
         if (r.seq != seq) {  // stale or misplaced record
           res.st = status::corrupt;
           return res;
         }
         bool v = false, clobbered = false;
-        std::size_t next = 0;
-        std::uint64_t next_seq = 0;
         if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
           // Only user records can be voided: a failed internal write fails its compaction.
-          s = voided(area, off, r.end, seq, v, next, next_seq, clobbered);
+          s = voided(area, off, seq, r, v, clobbered);
           if (s == status::corrupt) s = status::ok;  // lost bytes behind: the main loop reports them
           if (s != status::ok) {
             res.st = s;
             return res;
           }
         }
-        if (v) {
-          open_gap = off;
-          off = next;
-          seq = next_seq;
+        if (!v) {  // (voided: r is now the skip naming this record, whose gap is `off`)
+          if (clobbered) {
+            s = read_record(area, off, r);
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+            if (r.kind != rec_kind::intact) {  // medium changed under us
+              res.st = status::io_error;
+              return res;
+            }
+          }
+          const std::uint8_t* p = buf_ + header_bytes;
+          if (r.type == internal::seal) {
+            if (r.n != 8 || detail::get_u64(p) != res.gen) {
+              res.st = status::corrupt;
+              return res;
+            }
+            res.sealed = true;
+          } else if (r.type == internal::superseded) {
+            if (r.n == 8) res.superseded = detail::get_u64(p);
+          } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
+            s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+          } else {
+            res.st = status::corrupt;  // unknown internal type: from a newer version
+            return res;
+          }
+          off = r.end;
+          ++seq;
+          open_gap = npos;
           continue;
         }
-        if (clobbered) {
-          s = read_record(area, off, r);
-          if (s != status::ok) {
-            res.st = s;
-            return res;
-          }
-          if (r.kind != rec_kind::intact) {  // medium changed under us
-            res.st = status::io_error;
-            return res;
-          }
-        }
-        const std::uint8_t* p = buf_ + header_bytes;
-        if (r.type == internal::seal) {
-          if (r.n != 8 || detail::get_u64(p) != res.gen) {
-            res.st = status::corrupt;
-            return res;
-          }
-          res.sealed = true;
-        } else if (r.type == internal::superseded) {
-          if (r.n == 8) res.superseded = detail::get_u64(p);
-        } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
-          s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
-          if (s != status::ok) {
-            res.st = s;
-            return res;
-          }
-        } else {
-          res.st = status::corrupt;  // unknown internal type: from a newer version
-          return res;
-        }
-        off = r.end;
-        ++seq;
-        open_gap = npos;
-        continue;
-      }
-      // Not an intact record at `off`: a clean end, a torn tail, or damage.
-      std::size_t last;
-      s = last_programmed(area, off, last);
-      if (s != status::ok) {
-        res.st = s;
-        return res;
-      }
-      if (last == npos) {  // erased from here on: clean end
-        res.resume = off;
-        res.next_seq = seq;
-        return res;
-      }
-      const bool length_ok = r.length_ok;
-      const std::size_t torn_n = r.n;
-      const bool was_blank = r.kind == rec_kind::blank;
-      // Look for an intact record behind the bad region (at program-unit offsets).
-      bool found = false;
-      rec_info q;
-      s = first_intact(area, off + unit_, last, q, found);
-      if (s != status::ok) {
-        res.st = s;
-        return res;
-      }
-      if (found) {
-        // Acknowledged torn region (a skip naming this offset): continue behind it.
-        if (is_skip_for(q, off, seq) || (open_gap != npos && is_skip_for(q, open_gap, seq))) {
-          open_gap = detail::get_u32(buf_ + header_bytes);  // q's gap, still in buf_
-          off = q.end;
-          seq = q.seq + 1;
-          continue;
-        }
-        res.st = status::corrupt;
-        return res;
-      }
-      // Torn tail: resume past everything that may have been programmed.
-      std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
-      const std::size_t after_last = align(last + 1);
-      if (after_last > resume) resume = after_last;
-      // The tail may hold several failed writes (a record, then its skip), and the unit holding
-      // a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the writes by
-      // their headers so the last one's whole extent is passed, not just its last non-0xFF byte.
-      for (std::size_t p = off; p <= last;) {
-        rec_info w;
-        s = read_record(area, p, w);
+      } else {
+        // Not an intact record at `off`: a clean end, a torn tail, or damage.
+        std::size_t last;
+        s = last_programmed(area, off, last);
         if (s != status::ok) {
           res.st = s;
           return res;
         }
-        if (w.length_ok) {
-          p = w.end;
-        } else {  // a header cut inside it (magic first), or nothing written at p
-          p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+        if (last == npos) {  // erased from here on: clean end
+          res.resume = off;
+          res.next_seq = seq;
+          return res;
         }
-        if (p > resume) resume = p;
+        const bool length_ok = r.length_ok;
+        const std::size_t torn_n = r.n;
+        const bool was_blank = r.kind == rec_kind::blank;
+        // Look for an intact record behind the bad region (at program-unit offsets; into r,
+        // the fields of it the torn tail needs are copied above).
+        bool found = false;
+        s = first_intact(area, off + unit_, last, r, found);
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
+        if (!found) {
+          // Torn tail: resume past everything that may have been programmed.
+          std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
+          const std::size_t after_last = align(last + 1);
+          if (after_last > resume) resume = after_last;
+          // The tail may hold several failed writes (a record, then its skip), and the unit
+          // holding a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the
+          // writes by their headers so the last one's whole extent is passed, not just its last
+          // non-0xFF byte.
+          for (std::size_t p = off; p <= last;) {
+            rec_info w;
+            s = read_record(area, p, w);
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+            if (w.length_ok) {
+              p = w.end;
+            } else {  // a header cut inside it (magic first), or nothing written at p
+              p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+            }
+            if (p > resume) resume = p;
+          }
+          res.resume = resume > area_bytes_ ? area_bytes_ : resume;
+          res.gap = off;
+          res.next_seq = seq;
+          return res;
+        }
+        // Found: it must be a skip naming this offset (an acknowledged torn region).
+        if (!is_skip_for(r, off, seq) && !(open_gap != npos && is_skip_for(r, open_gap, seq))) {
+          res.st = status::corrupt;
+          return res;
+        }
       }
-      res.resume = resume > area_bytes_ ? area_bytes_ : resume;
-      res.gap = off;
-      res.next_seq = seq;
-      return res;
+      // r: an intact skip record whose region is passed.
+      open_gap = detail::get_u32(buf_ + header_bytes);  // its gap
+      off = r.end;
+      seq = r.seq + 1;
     }
   }
 
