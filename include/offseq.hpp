@@ -2851,10 +2851,10 @@ class journal {
     // A failed or voided last append is marked first: else this sync would make it durable
     // with no skip behind it, and replay (also after a clean restart) would visit it. (Not
     // when damaged: the cursor is not known then.)
-    if ((mode_ == mode::open || mode_ == mode::unsafe) && cur_.gap != npos && cur_.pos <= area_bytes_ &&
-        area_bytes_ - cur_.pos >= skip_bytes()) {
-      const status s = put_skip(cur_);
-      if (s != status::ok) return s;
+    // (No room for the skip, table_full: the sync goes ahead without it.)
+    if (mode_ == mode::open || mode_ == mode::unsafe) {
+      const status s = make_room(0, area_bytes_, cur_);  // writes the skip if one is pending
+      if (s != status::ok && s != status::table_full) return s;
     }
     return st_->sync();
   }
@@ -3055,10 +3055,9 @@ class journal {
     return status::ok;
   }
 
-  // Is there room below `limit` for an n-byte record at cursor c (and first a skip record, if
-  // a torn region is unmarked)? Writes that skip. table_full: no room, nothing written.
-  status make_room(std::size_t n, std::size_t limit, cursor& c) noexcept {
-    const std::size_t size = record_bytes(n);
+  // Is there room below `limit` for `size` bytes at cursor c (and first a skip record, if a
+  // torn region is unmarked)? Writes that skip. table_full: no room, nothing written.
+  status make_room(std::size_t size, std::size_t limit, cursor& c) noexcept {
     const std::size_t skip_size = c.gap != npos ? skip_bytes() : 0;
     if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
     return c.gap != npos ? put_skip(c) : status::ok;
@@ -3066,7 +3065,7 @@ class journal {
 
   // Appends one user record at cur_ (the payload copied to buf_ unless already there).
   status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n) noexcept {
-    status s = make_room(n, area_bytes_ - reserve(), cur_);
+    status s = make_room(record_bytes(n), area_bytes_ - reserve(), cur_);
     if (s != status::ok) return s;
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
@@ -3079,7 +3078,7 @@ class journal {
 
   // Appends an internal record at cursor c, using the whole area (the reserve is for these).
   status put_internal(std::uint8_t type, std::uint64_t x, std::size_t n, cursor& c) noexcept {
-    const status s = make_room(n, area_bytes_, c);
+    const status s = make_room(record_bytes(n), area_bytes_, c);
     return s != status::ok ? s : emit_internal(type, x, n, c);
   }
 
