@@ -2775,11 +2775,9 @@ class journal {
     status s = erase_area(1);
     if (s == status::ok) s = erase_area(0);
     if (s != status::ok) return s;
-    cur_ = cursor{1, 0, npos, 0};
     gen_ = 0;
-    s = put_internal(internal::area_header, 0, 16, cur_);
-    if (s == status::ok) s = put_internal(internal::seal, 0, 8, cur_);
-    if (s == status::ok) s = st_->sync();
+    s = start_area(1, 0, 0);
+    if (s == status::ok) s = seal(0);
     if (s != status::ok) return s;
     mode_ = mode::open;
     return compact_with(writer_ref{nullptr, nullptr});
@@ -2984,10 +2982,7 @@ class journal {
     const mode old_mode = mode_;
     const std::size_t target = 1 - cur_.area;
     status s = erase_area(target);
-    if (s == status::ok) {
-      cur_ = cursor{target, 0, npos, old.seq};
-      s = put_internal(internal::area_header, gen_ + 1, 16, cur_);
-    }
+    if (s == status::ok) s = start_area(target, gen_ + 1, old.seq);
     if (s == status::ok) {
       mode_ = mode::compacting;
       s = writer.fn != nullptr ? writer(*this) : status::ok;
@@ -2996,9 +2991,8 @@ class journal {
     bool seal_tried = false;
     if (s == status::ok) {
       seal_tried = true;
-      s = put_internal(internal::seal, gen_ + 1, 8, cur_);
+      s = seal(gen_ + 1);
     }
-    if (s == status::ok) s = st_->sync();
     if (s != status::ok) {
       cur_ = old;  // the target has no seal: open() ignores it
       // A seal whose write or sync failed may still have landed: unseal the target by erasing
@@ -3013,6 +3007,17 @@ class journal {
     (void)put_internal(internal::superseded, gen_, 8, old);
     mode_ = mode::open;
     return status::ok;
+  }
+
+  // An area's first record (format() and compact_with()): cur_ moves to its start.
+  status start_area(std::size_t area, std::uint64_t gen, std::uint64_t seq) noexcept {
+    cur_ = cursor{area, 0, npos, seq};
+    return put_internal(internal::area_header, gen, 16, cur_);
+  }
+  // An area's snapshot is complete: the seal, durable.
+  status seal(std::uint64_t gen) noexcept {
+    const status s = put_internal(internal::seal, gen, 8, cur_);
+    return s == status::ok ? st_->sync() : s;
   }
 
   std::size_t align(std::size_t n) const noexcept { return (n + unit_ - 1) / unit_ * unit_; }
