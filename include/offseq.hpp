@@ -3218,7 +3218,7 @@ class journal {
     if (s != status::ok || last == npos) return s;
     bool found = false;
     s = first_intact(area, end, last, r, found);
-    v = s == status::ok && found && is_skip_for(r, off, seq);
+    v = s == status::ok && found && is_skip_for(r, off, npos, seq);
     return s;
   }
 
@@ -3236,9 +3236,12 @@ class journal {
     return status::ok;
   }
 
-  // An intact skip record (just read into buf_) naming `gap`, not older than `seq`.
-  bool is_skip_for(const rec_info& q, std::size_t gap, std::uint64_t seq) const noexcept {
-    return q.type == internal::skip && q.n == skip_payload && q.seq >= seq && detail::get_u32(buf_ + header_bytes) == gap;
+  // An intact skip record (just read into buf_) naming `gap` or `other` (unless npos), not older
+  // than `seq`.
+  bool is_skip_for(const rec_info& q, std::size_t gap, std::size_t other, std::uint64_t seq) const noexcept {
+    const std::size_t named = detail::get_u32(buf_ + header_bytes);
+    return q.type == internal::skip && q.n == skip_payload && q.seq >= seq &&
+           (named == gap || (other != npos && named == other));
   }
 
   // Walks an area from its header: visits user records, notes seal/superseded, and finds
@@ -3383,7 +3386,7 @@ class journal {
           return res;
         }
         // Found: it must be a skip naming this offset (an acknowledged torn region).
-        if (!is_skip_for(r, off, seq) && !(open_gap != npos && is_skip_for(r, open_gap, seq))) {
+        if (!is_skip_for(r, off, open_gap, seq)) {
           res.st = status::corrupt;
           return res;
         }
