@@ -2662,21 +2662,27 @@ inline constexpr crc32c_table_t<8> crc32c_table{};
 inline constexpr crc32c_table_t<4> crc32c_nibbles{};
 
 // Little-endian fixed-width encode/decode: the stored form never depends on the host.
-// (Shifts by a constant 8: a 64-bit shift by a variable amount is a libgcc call on a Cortex-M0+.)
-constexpr void put_le(std::uint8_t* p, std::uint64_t v, std::size_t bytes) noexcept {
+// In 32-bit words, a u64 as two: a 64-bit shift is several instructions on a 32-bit core (and
+// one by a variable amount a libgcc call on a Cortex-M0+).
+constexpr void put_le(std::uint8_t* p, std::uint32_t v, std::size_t bytes) noexcept {
   for (std::size_t i = 0; i < bytes; ++i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
 }
-constexpr std::uint64_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
-  std::uint64_t v = 0;
+constexpr std::uint32_t get_le(const std::uint8_t* p, std::size_t bytes) noexcept {
+  std::uint32_t v = 0;
   for (std::size_t i = bytes; i-- > 0;) v = v << 8 | p[i];
   return v;
 }
 constexpr void put_u16(std::uint8_t* p, std::uint16_t v) noexcept { put_le(p, v, 2); }
 constexpr void put_u32(std::uint8_t* p, std::uint32_t v) noexcept { put_le(p, v, 4); }
-constexpr void put_u64(std::uint8_t* p, std::uint64_t v) noexcept { put_le(p, v, 8); }
+constexpr void put_u64(std::uint8_t* p, std::uint64_t v) noexcept {
+  put_le(p, static_cast<std::uint32_t>(v), 4);
+  put_le(p + 4, static_cast<std::uint32_t>(v >> 32), 4);
+}
 constexpr std::uint16_t get_u16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>(get_le(p, 2)); }
-constexpr std::uint32_t get_u32(const std::uint8_t* p) noexcept { return static_cast<std::uint32_t>(get_le(p, 4)); }
-constexpr std::uint64_t get_u64(const std::uint8_t* p) noexcept { return get_le(p, 8); }
+constexpr std::uint32_t get_u32(const std::uint8_t* p) noexcept { return get_le(p, 4); }
+constexpr std::uint64_t get_u64(const std::uint8_t* p) noexcept {
+  return get_le(p, 4) | static_cast<std::uint64_t>(get_le(p + 4, 4)) << 32;
+}
 
 // LEB128 unsigned varint (7 bits a byte, low first): at most 10 bytes for 64 bits.
 constexpr std::size_t put_varint(std::uint8_t* p, std::uint64_t v) noexcept {
@@ -2799,11 +2805,9 @@ class journal {
     status s = erase_area(1);
     if (s == status::ok) s = erase_area(0);
     if (s != status::ok) return s;
-    cur_ = cursor{1, 0, npos, 0};
     gen_ = 0;
-    s = start_area(0);
-    if (s == status::ok) s = put_gen(internal::seal, 0, cur_);
-    if (s == status::ok) s = st_->sync();
+    s = start_area(1, 0, 0);
+    if (s == status::ok) s = seal(0);
     if (s != status::ok) return s;
     mode_ = mode::open;
     return compact_with(writer_ref{nullptr, nullptr});
@@ -2837,7 +2841,7 @@ class journal {
     const status s = begin_append(type);
     if (s != status::ok) return s;
     if (n > MaxPayload || (n != 0 && payload == nullptr)) return status::invalid_argument;
-    return put(type, static_cast<const std::uint8_t*>(payload), n, false, cur_);
+    return put(type, static_cast<const std::uint8_t*>(payload), n);
   }
 
   /// Like append(), the payload encoded in place: enc(std::uint8_t* dst, std::size_t cap)
@@ -2848,7 +2852,7 @@ class journal {
     if (s != status::ok) return s;
     const std::size_t n = enc(buf_ + header_bytes, std::size_t{MaxPayload});
     if (n > MaxPayload) return status::invalid_argument;
-    return put(type, buf_ + header_bytes, n, false, cur_);
+    return put(type, buf_ + header_bytes, n);
   }
 
   /// Payload of the last record appended, until the next call on this journal.
@@ -2875,10 +2879,10 @@ class journal {
     // A failed or voided last append is marked first: else this sync would make it durable
     // with no skip behind it, and replay (also after a clean restart) would visit it. (Not
     // when damaged: the cursor is not known then.)
-    if ((mode_ == mode::open || mode_ == mode::unsafe) && cur_.gap != npos && cur_.pos <= area_bytes_ &&
-        area_bytes_ - cur_.pos >= skip_bytes()) {
-      const status s = put_skip(cur_);
-      if (s != status::ok) return s;
+    // (No room for the skip, table_full: the sync goes ahead without it.)
+    if (mode_ == mode::open || mode_ == mode::unsafe) {
+      const status s = make_room(0, area_bytes_, cur_);  // writes the skip if one is pending
+      if (s != status::ok && s != status::table_full) return s;
     }
     return st_->sync();
   }
@@ -3008,10 +3012,7 @@ class journal {
     const mode old_mode = mode_;
     const std::size_t target = 1 - cur_.area;
     status s = erase_area(target);
-    if (s == status::ok) {
-      cur_ = cursor{target, 0, npos, old.seq};
-      s = start_area(gen_ + 1);
-    }
+    if (s == status::ok) s = start_area(target, gen_ + 1, old.seq);
     if (s == status::ok) {
       mode_ = mode::compacting;
       s = writer.fn != nullptr ? writer(*this) : status::ok;
@@ -3020,9 +3021,8 @@ class journal {
     bool seal_tried = false;
     if (s == status::ok) {
       seal_tried = true;
-      s = put_gen(internal::seal, gen_ + 1, cur_);
+      s = seal(gen_ + 1);
     }
-    if (s == status::ok) s = st_->sync();
     if (s != status::ok) {
       cur_ = old;  // the target has no seal: open() ignores it
       // A seal whose write or sync failed may still have landed: unseal the target by erasing
@@ -3034,9 +3034,20 @@ class journal {
     last_.start = npos;  // the last user record is in the superseded area now
     // Mark the old area superseded, through its own cursor (best effort: a failure here only
     // loses the detection of a later-damaged newest header; the next sync makes it durable).
-    (void)put_gen(internal::superseded, gen_, old);
+    (void)put_internal(internal::superseded, gen_, 8, old);
     mode_ = mode::open;
     return status::ok;
+  }
+
+  // An area's first record (format() and compact_with()): cur_ moves to its start.
+  status start_area(std::size_t area, std::uint64_t gen, std::uint64_t seq) noexcept {
+    cur_ = cursor{area, 0, npos, seq};
+    return put_internal(internal::area_header, gen, 16, cur_);
+  }
+  // An area's snapshot is complete: the seal, durable.
+  status seal(std::uint64_t gen) noexcept {
+    const status s = put_internal(internal::seal, gen, 8, cur_);
+    return s == status::ok ? st_->sync() : s;
   }
 
   std::size_t align(std::size_t n) const noexcept { return (n + unit_ - 1) / unit_ * unit_; }
@@ -3054,11 +3065,6 @@ class journal {
     if (mode_ == mode::damaged) return status::corrupt;
     if (mode_ == mode::unsafe) return status::io_error;
     return status::ok;
-  }
-  status put_gen(std::uint8_t type, std::uint64_t g, cursor& c) noexcept {
-    std::uint8_t p[8];
-    detail::put_u64(p, g);
-    return put(type, p, 8, true, c);
   }
 
   status check_geometry() noexcept {
@@ -3084,34 +3090,31 @@ class journal {
     return status::ok;
   }
 
-  status start_area(std::uint64_t gen) noexcept {
-    std::uint8_t p[16];
-    detail::put_u64(p, gen);
-    detail::put_u32(p + 8, static_cast<std::uint32_t>(area_bytes_));
-    detail::put_u16(p + 12, static_cast<std::uint16_t>(unit_));
-    detail::put_u16(p + 14, 0);
-    return put(internal::area_header, p, 16, true, cur_);
+  // Is there room below `limit` for `size` bytes at cursor c (and first a skip record, if a
+  // torn region is unmarked)? Writes that skip. table_full: no room, nothing written.
+  status make_room(std::size_t size, std::size_t limit, cursor& c) noexcept {
+    const std::size_t skip_size = c.gap != npos ? skip_bytes() : 0;
+    if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
+    return c.gap != npos ? put_skip(c) : status::ok;
   }
 
-  // Appends one record at cursor c (a skip record first if a torn region is unmarked).
-  // Internal records (n <= 16) are built on the stack so buf_ keeps a user payload intact.
-  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n, bool internal_rec, cursor& c) noexcept {
-    const std::size_t size = record_bytes(n);
-    const std::size_t skip_size = c.gap != npos ? skip_bytes() : 0;
-    const std::size_t limit = internal_rec ? area_bytes_ : area_bytes_ - reserve();
-    if (c.pos > limit || limit - c.pos < skip_size + size) return status::table_full;
-    if (c.gap != npos) {
-      const status s = put_skip(c);
-      if (s != status::ok) return s;
-    }
-    if (internal_rec) return put_small(type, payload, n, c);
+  // Appends one user record at cur_ (the payload copied to buf_ unless already there).
+  status put(std::uint8_t type, const std::uint8_t* payload, std::size_t n) noexcept {
+    status s = make_room(record_bytes(n), area_bytes_ - reserve(), cur_);
+    if (s != status::ok) return s;
     if (payload != buf_ + header_bytes)
       for (std::size_t i = 0; i < n; ++i) buf_[header_bytes + i] = payload[i];
-    const std::size_t at = c.pos;
-    const status s = emit(buf_, type, n, c);
+    const std::size_t at = cur_.pos;
+    s = emit(buf_, type, n, cur_);
     // For void_last(): where it starts and ends; only while it is the last write.
-    if (&c == &cur_) last_ = extent{c.area, s == status::ok ? at : npos, c.pos};
+    last_ = extent{cur_.area, s == status::ok ? at : npos, cur_.pos};
     return s;
+  }
+
+  // Appends an internal record at cursor c, using the whole area (the reserve is for these).
+  status put_internal(std::uint8_t type, std::uint64_t x, std::size_t n, cursor& c) noexcept {
+    const status s = make_room(record_bytes(n), area_bytes_, c);
+    return s != status::ok ? s : emit_internal(type, x, n, c);
   }
 
   static constexpr std::size_t skip_payload = 4;  // a skip record holds the gap's offset (u32)
@@ -3119,17 +3122,20 @@ class journal {
   // The skip record naming c.gap (the caller checked the room, skip_bytes()); the gap is
   // closed once it lands.
   status put_skip(cursor& c) noexcept {
-    std::uint8_t sk[skip_payload];
-    detail::put_u32(sk, static_cast<std::uint32_t>(c.gap));
-    const status s = put_small(internal::skip, sk, skip_payload, c);
+    const status s = emit_internal(internal::skip, c.gap, skip_payload, c);
     if (s == status::ok) c.gap = npos;
     return s;
   }
 
-  status put_small(std::uint8_t type, const std::uint8_t* payload, std::size_t n, cursor& c) noexcept {
+  // Every internal payload is the first n bytes of {u64 x, u32 area bytes, u16 program unit,
+  // u16 0}: the area header (n 16, x the generation), seal and superseded (8, a generation),
+  // skip (4, x the gap: its low 4 bytes are the u32). Built on the stack so buf_ keeps a user
+  // payload intact; emit() overwrites the bytes past n with the CRC and padding.
+  status emit_internal(std::uint8_t type, std::uint64_t x, std::size_t n, cursor& c) noexcept {
     std::uint8_t b[header_bytes + 16 + crc_bytes + MaxProgramUnit];
-    OFFSEQ_ASSERT(n <= 16);
-    for (std::size_t i = 0; i < n; ++i) b[header_bytes + i] = payload[i];
+    detail::put_u64(b + header_bytes, x);
+    detail::put_u32(b + header_bytes + 8, static_cast<std::uint32_t>(area_bytes_));
+    detail::put_u32(b + header_bytes + 12, static_cast<std::uint32_t>(unit_));  // u16 unit, u16 0 (unit <= 256)
     return emit(b, type, n, c);
   }
 
@@ -3141,8 +3147,7 @@ class journal {
     b[1] = 0x6A;
     b[2] = version;
     b[3] = type;
-    detail::put_u16(b + 4, static_cast<std::uint16_t>(n));
-    detail::put_u16(b + 6, static_cast<std::uint16_t>(~n));
+    detail::put_u32(b + 4, static_cast<std::uint32_t>(n | (~n & 0xFFFFu) << 16));  // u16 n, u16 ~n
     detail::put_u64(b + 8, c.seq);
     detail::put_u32(b + header_bytes + n, crc32c(b, header_bytes + n));
     for (std::size_t i = header_bytes + n + crc_bytes; i < size; ++i) b[i] = 0xFF;
@@ -3163,8 +3168,8 @@ class journal {
   }
   // Magic, version and a length that matches its complement (not yet checked against limits).
   static bool well_formed(const std::uint8_t* h) noexcept {
-    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version &&
-           static_cast<std::uint16_t>(~detail::get_u16(h + 4)) == detail::get_u16(h + 6);
+    const std::uint32_t len = detail::get_u32(h + 4);  // u16 n, u16 ~n
+    return h[0] == 0x6F && h[1] == 0x6A && h[2] == version && ((len ^ len >> 16) & 0xFFFFu) == 0xFFFFu;
   }
 
   // Reads the record at `off` of `area` into buf_ (payload at buf_ + header_bytes).
@@ -3222,14 +3227,14 @@ class journal {
     }
   }
 
-  // Is the intact record at `off` (ending at `end`, sequence `seq`) voided by a skip record
-  // naming it, i.e. did its write report io_error? The skip is the first intact record behind
-  // it (directly behind, or behind a torn or blank region when the skip's own first write failed).
-  // Sets `next`/`next_seq` past the skip when voided; `clobbered` when buf_ was reused.
-  status voided(std::size_t area, std::size_t off, std::size_t end, std::uint64_t seq, bool& v,
-                std::size_t& next, std::uint64_t& next_seq, bool& clobbered) noexcept {
+  // Is the intact record r at `off` (sequence `seq`) voided by a skip record naming it, i.e.
+  // did its write report io_error? The skip is the first intact record behind it (directly
+  // behind, or behind a torn or blank region when the skip's own first write failed).
+  // Voided: r is that skip (and buf_ holds it). `clobbered` when r and buf_ were reused.
+  status voided(std::size_t area, std::size_t off, std::uint64_t seq, rec_info& r, bool& v, bool& clobbered) noexcept {
     v = false;
     clobbered = false;
+    const std::size_t end = r.end;
     std::uint8_t pk[header_bytes];
     if (end + header_bytes > area_bytes_) return status::ok;
     status s = st_->read(base(area) + end, pk, header_bytes);
@@ -3241,14 +3246,9 @@ class journal {
     std::size_t last;
     s = last_programmed(area, end, last);
     if (s != status::ok || last == npos) return s;
-    rec_info q;
     bool found = false;
-    s = first_intact(area, end, last, q, found);
-    if (s == status::ok && found && is_skip_for(q, off, seq)) {
-      v = true;
-      next = q.end;
-      next_seq = q.seq + 1;
-    }
+    s = first_intact(area, end, last, r, found);
+    v = s == status::ok && found && is_skip_for(r, off, npos, seq);
     return s;
   }
 
@@ -3266,9 +3266,12 @@ class journal {
     return status::ok;
   }
 
-  // An intact skip record (just read into buf_) naming `gap`, not older than `seq`.
-  bool is_skip_for(const rec_info& q, std::size_t gap, std::uint64_t seq) const noexcept {
-    return q.type == internal::skip && q.n == skip_payload && q.seq >= seq && detail::get_u32(buf_ + header_bytes) == gap;
+  // An intact skip record (just read into buf_) naming `gap` or `other` (unless npos), not older
+  // than `seq`.
+  bool is_skip_for(const rec_info& q, std::size_t gap, std::size_t other, std::uint64_t seq) const noexcept {
+    const std::size_t named = detail::get_u32(buf_ + header_bytes);
+    return q.type == internal::skip && q.n == skip_payload && q.seq >= seq &&
+           (named == gap || (other != npos && named == other));
   }
 
   // Walks an area from its header: visits user records, notes seal/superseded, and finds
@@ -3301,133 +3304,127 @@ class journal {
         res.st = s;
         return res;
       }
-      if (r.kind == rec_kind::intact) {
-        if (r.type == internal::skip) {
-          if (r.n != skip_payload || r.seq < seq) {
-            res.st = status::corrupt;
-            return res;
-          }
-          seq = r.seq + 1;  // a skip met in order marks a region already passed: nothing to do
-          off = r.end;
-          open_gap = detail::get_u32(buf_ + header_bytes);
-          continue;
+      // Each case below either continues, returns, or leaves in r an intact skip record (still
+      // in buf_) whose region is passed: then the walk continues behind it, at the bottom.
+      if (r.kind == rec_kind::intact && r.type == internal::skip) {
+        // A skip met in order marks a region already passed: nothing to do.
+        if (r.n != skip_payload || r.seq < seq) {
+          res.st = status::corrupt;
+          return res;
         }
+      } else if (r.kind == rec_kind::intact) {
         if (r.seq != seq) {  // stale or misplaced record
           res.st = status::corrupt;
           return res;
         }
         bool v = false, clobbered = false;
-        std::size_t next = 0;
-        std::uint64_t next_seq = 0;
         if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
           // Only user records can be voided: a failed internal write fails its compaction.
-          s = voided(area, off, r.end, seq, v, next, next_seq, clobbered);
+          s = voided(area, off, seq, r, v, clobbered);
           if (s == status::corrupt) s = status::ok;  // lost bytes behind: the main loop reports them
           if (s != status::ok) {
             res.st = s;
             return res;
           }
         }
-        if (v) {
-          open_gap = off;
-          off = next;
-          seq = next_seq;
+        if (!v) {  // (voided: r is now the skip naming this record, whose gap is `off`)
+          if (clobbered) {
+            s = read_record(area, off, r);
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+            if (r.kind != rec_kind::intact) {  // medium changed under us
+              res.st = status::io_error;
+              return res;
+            }
+          }
+          const std::uint8_t* p = buf_ + header_bytes;
+          if (r.type == internal::seal) {
+            if (r.n != 8 || detail::get_u64(p) != res.gen) {
+              res.st = status::corrupt;
+              return res;
+            }
+            res.sealed = true;
+          } else if (r.type == internal::superseded) {
+            if (r.n == 8) res.superseded = detail::get_u64(p);
+          } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
+            s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+          } else {
+            res.st = status::corrupt;  // unknown internal type: from a newer version
+            return res;
+          }
+          off = r.end;
+          ++seq;
+          open_gap = npos;
           continue;
         }
-        if (clobbered) {
-          s = read_record(area, off, r);
-          if (s != status::ok) {
-            res.st = s;
-            return res;
-          }
-          if (r.kind != rec_kind::intact) {  // medium changed under us
-            res.st = status::io_error;
-            return res;
-          }
-        }
-        const std::uint8_t* p = buf_ + header_bytes;
-        if (r.type == internal::seal) {
-          if (r.n != 8 || detail::get_u64(p) != res.gen) {
-            res.st = status::corrupt;
-            return res;
-          }
-          res.sealed = true;
-        } else if (r.type == internal::superseded) {
-          if (r.n == 8) res.superseded = detail::get_u64(p);
-        } else if (r.type < static_cast<std::uint8_t>(record_type::first_internal)) {
-          s = visit.fn != nullptr ? visit(r.type, p, r.n) : status::ok;
-          if (s != status::ok) {
-            res.st = s;
-            return res;
-          }
-        } else {
-          res.st = status::corrupt;  // unknown internal type: from a newer version
-          return res;
-        }
-        off = r.end;
-        ++seq;
-        open_gap = npos;
-        continue;
-      }
-      // Not an intact record at `off`: a clean end, a torn tail, or damage.
-      std::size_t last;
-      s = last_programmed(area, off, last);
-      if (s != status::ok) {
-        res.st = s;
-        return res;
-      }
-      if (last == npos) {  // erased from here on: clean end
-        res.resume = off;
-        res.next_seq = seq;
-        return res;
-      }
-      const bool length_ok = r.length_ok;
-      const std::size_t torn_n = r.n;
-      const bool was_blank = r.kind == rec_kind::blank;
-      // Look for an intact record behind the bad region (at program-unit offsets).
-      bool found = false;
-      rec_info q;
-      s = first_intact(area, off + unit_, last, q, found);
-      if (s != status::ok) {
-        res.st = s;
-        return res;
-      }
-      if (found) {
-        // Acknowledged torn region (a skip naming this offset): continue behind it.
-        if (is_skip_for(q, off, seq) || (open_gap != npos && is_skip_for(q, open_gap, seq))) {
-          open_gap = detail::get_u32(buf_ + header_bytes);  // q's gap, still in buf_
-          off = q.end;
-          seq = q.seq + 1;
-          continue;
-        }
-        res.st = status::corrupt;
-        return res;
-      }
-      // Torn tail: resume past everything that may have been programmed.
-      std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
-      const std::size_t after_last = align(last + 1);
-      if (after_last > resume) resume = after_last;
-      // The tail may hold several failed writes (a record, then its skip), and the unit holding
-      // a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the writes by
-      // their headers so the last one's whole extent is passed, not just its last non-0xFF byte.
-      for (std::size_t p = off; p <= last;) {
-        rec_info w;
-        s = read_record(area, p, w);
+      } else {
+        // Not an intact record at `off`: a clean end, a torn tail, or damage.
+        std::size_t last;
+        s = last_programmed(area, off, last);
         if (s != status::ok) {
           res.st = s;
           return res;
         }
-        if (w.length_ok) {
-          p = w.end;
-        } else {  // a header cut inside it (magic first), or nothing written at p
-          p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+        if (last == npos) {  // erased from here on: clean end
+          res.resume = off;
+          res.next_seq = seq;
+          return res;
         }
-        if (p > resume) resume = p;
+        const bool length_ok = r.length_ok;
+        const std::size_t torn_n = r.n;
+        const bool was_blank = r.kind == rec_kind::blank;
+        // Look for an intact record behind the bad region (at program-unit offsets; into r,
+        // the fields of it the torn tail needs are copied above).
+        bool found = false;
+        s = first_intact(area, off + unit_, last, r, found);
+        if (s != status::ok) {
+          res.st = s;
+          return res;
+        }
+        if (!found) {
+          // Torn tail: resume past everything that may have been programmed.
+          std::size_t resume = was_blank ? off : off + (length_ok ? record_bytes(torn_n) : align(header_bytes));
+          const std::size_t after_last = align(last + 1);
+          if (after_last > resume) resume = after_last;
+          // The tail may hold several failed writes (a record, then its skip), and the unit
+          // holding a cut can be programmed yet read 0xFF (a 0xFF byte of the record): walk the
+          // writes by their headers so the last one's whole extent is passed, not just its last
+          // non-0xFF byte.
+          for (std::size_t p = off; p <= last;) {
+            rec_info w;
+            s = read_record(area, p, w);
+            if (s != status::ok) {
+              res.st = s;
+              return res;
+            }
+            if (w.length_ok) {
+              p = w.end;
+            } else {  // a header cut inside it (magic first), or nothing written at p
+              p += w.kind != rec_kind::blank && buf_[0] == 0x6F ? align(header_bytes) : unit_;
+            }
+            if (p > resume) resume = p;
+          }
+          res.resume = resume > area_bytes_ ? area_bytes_ : resume;
+          res.gap = off;
+          res.next_seq = seq;
+          return res;
+        }
+        // Found: it must be a skip naming this offset (an acknowledged torn region).
+        if (!is_skip_for(r, off, open_gap, seq)) {
+          res.st = status::corrupt;
+          return res;
+        }
       }
-      res.resume = resume > area_bytes_ ? area_bytes_ : resume;
-      res.gap = off;
-      res.next_seq = seq;
-      return res;
+      // r: an intact skip record whose region is passed.
+      open_gap = detail::get_u32(buf_ + header_bytes);  // its gap
+      off = r.end;
+      seq = r.seq + 1;
     }
   }
 
