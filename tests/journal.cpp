@@ -1396,33 +1396,46 @@ struct shooks {
     return status::ok;
   }
 };
+
+// A coordinator logging through sclog into a journal on f, hooks wired both ways.
+struct srig {
+  mjournal j;
+  shooks h;
+  scoord c{h};
+  explicit srig(sim_flash& f) : j(f) {
+    h.j = &j;
+    h.c = &c;
+  }
+};
+
+// "x" opens a transaction on partition 3; its commit record is appended while the next
+// `failing_syncs` syncs fail (io_error: "not written", as the hook says), then an abort goes
+// through. Returns the state a coordinator reopened from f recovers for "x".
+offseq::txn_state commit_fails_then_abort(sim_flash& f, unsigned failing_syncs) {
+  {
+    srig r(f);
+    REQUIRE(r.j.format() == status::ok);
+    const auto pr = r.c.init_producer_id("x", 10000, 1);
+    REQUIRE(pr.code == status::ok);
+    REQUIRE(r.c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
+    f.fail_syncs(failing_syncs);
+    REQUIRE(r.c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
+    CHECK(r.c.state("x") == offseq::txn_state::ongoing);
+    f.fail_syncs(0);
+    REQUIRE(r.c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
+    CHECK(r.c.state("x") == offseq::txn_state::prepare_abort);
+  }
+  srig r(f);
+  CHECK(sclog::load(r.j, r.c, 10) == status::ok);
+  CHECK(f.overwrite_errors() == 0);
+  return r.c.state("x");
+}
 }  // namespace
 
 TEST_CASE("txn_log: an append whose sync failed is not written: a later record of the id recovers") {
   sim_flash f(16384, 1024, 4);
-  {
-    mjournal j(f);
-    shooks h;
-    scoord c(h);
-    h.j = &j;
-    h.c = &c;
-    REQUIRE(j.format() == status::ok);
-    const auto pr = c.init_producer_id("x", 10000, 1);
-    REQUIRE(pr.code == status::ok);
-    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
-    f.fail_syncs(1);  // the commit's record reaches the medium, its sync fails
-    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
-    CHECK(c.state("x") == offseq::txn_state::ongoing);  // "not written", as the hook said
-    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
-    CHECK(c.state("x") == offseq::txn_state::prepare_abort);
-  }
-  mjournal j(f);
-  shooks h;
-  scoord c(h);
-  h.j = &j;
-  h.c = &c;
-  CHECK(sclog::load(j, c, 10) == status::ok);
-  CHECK(c.state("x") == offseq::txn_state::prepare_abort);  // the acknowledged decision, not the failed one
+  // the acknowledged decision, not the failed one
+  CHECK(commit_fails_then_abort(f, 1) == offseq::txn_state::prepare_abort);
 }
 
 // The types of the records a freshly opened journal replays from f (which must be ok), after
@@ -1536,30 +1549,8 @@ TEST_CASE("io_error: torn regions in a row, each closed by a skip naming its own
 
 TEST_CASE("txn_log: an append whose sync failed stays unwritten when the syncs after it fail too") {
   sim_flash f(16384, 1024, 4);
-  {
-    mjournal j(f);
-    shooks h;
-    scoord c(h);
-    h.j = &j;
-    h.c = &c;
-    REQUIRE(j.format() == status::ok);
-    const auto pr = c.init_producer_id("x", 10000, 1);
-    REQUIRE(pr.code == status::ok);
-    REQUIRE(c.add_partitions("x", pr.producer_id, pr.epoch, 3, 2) == status::ok);
-    f.fail_syncs(2);  // the commit record's sync, and the next one (e.g. a compaction's), fail
-    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::commit, 3) == status::io_error);
-    CHECK(c.state("x") == offseq::txn_state::ongoing);
-    f.fail_syncs(0);
-    REQUIRE(c.end_txn("x", pr.producer_id, pr.epoch, offseq::txn_result::abort, 4) == status::ok);
-  }
-  mjournal j(f);
-  shooks h;
-  scoord c(h);
-  h.j = &j;
-  h.c = &c;
-  CHECK(sclog::load(j, c, 10) == status::ok);
-  CHECK(c.state("x") == offseq::txn_state::prepare_abort);
-  CHECK(f.overwrite_errors() == 0);
+  // the commit record's sync, and the next one (e.g. a compaction's), fail
+  CHECK(commit_fails_then_abort(f, 2) == offseq::txn_state::prepare_abort);
 }
 
 TEST_CASE("journal::void_last: the last append is skipped by replay; refused once anything follows it") {
