@@ -79,6 +79,14 @@
 #define OFFSEQ_COLD
 #endif
 
+// Built small, a helper several callers share stays out of line: one copy instead of one
+// inlined into each (GCC at -Os copied them). A fast build lets the compiler place it.
+#if defined(__GNUC__) && OFFSEQ_SMALL
+#define OFFSEQ_SHARED __attribute__((noinline))
+#else
+#define OFFSEQ_SHARED
+#endif
+
 namespace offseq {
 inline namespace v1 {  // two incompatible copies linked into one image fail to link, not mix
 
@@ -864,14 +872,6 @@ constexpr unsigned bit_width(std::uint64_t v) noexcept {
 #else
 #define OFFSEQ_SEQ_NOINLINE
 #endif
-// Built small, one copy of a path several methods share instead of one inlined into each:
-// classify (check, and admit built small) and start_epoch (admit, record_marker,
-// restore_producer; OFFSEQ_COLD in a fast build).
-#if defined(__GNUC__) && OFFSEQ_SMALL
-#define OFFSEQ_SEQ_OUTLINE __attribute__((noinline))
-#else
-#define OFFSEQ_SEQ_OUTLINE
-#endif
 
 template <std::size_t Producers, std::size_t History = 5, bool Strict = false>
 class sequence_table {
@@ -1149,7 +1149,7 @@ class sequence_table {
   }
   // check's answer, plus the lookup and the ruling that admit stores by (r is set on every path;
   // w unless the batch or the offset is invalid).
-  OFFSEQ_SEQ_OUTLINE verdict classify(const batch_header& b, std::int64_t base_offset, where& w, ruling& r) const noexcept {
+  OFFSEQ_SHARED verdict classify(const batch_header& b, std::int64_t base_offset, where& w, ruling& r) const noexcept {
     r = rule(status::invalid_argument);
     if (!valid(b) || base_offset < 0) return answer(r.code);
     w = locate(b.producer_id);
@@ -1244,7 +1244,7 @@ class sequence_table {
   // The slot of a producer that is new or at a new epoch (history cleared: Kafka's
   // maybeUpdateProducerEpoch), ready for its first batch. A new producer takes the next pool
   // slot, and the empty index word w.pos points at it.
-  OFFSEQ_COLD OFFSEQ_SEQ_OUTLINE std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
+  OFFSEQ_COLD OFFSEQ_SHARED std::uint32_t start_epoch(const where& w, std::int64_t producer_id, std::int16_t epoch, std::uint64_t now_ms) noexcept {
     std::uint32_t i = w.slot;
     if (!w.found) {
       OFFSEQ_ASSERT(size_ < Producers && index_[w.pos] == 0);
@@ -1433,14 +1433,6 @@ constexpr const char* to_string(txn_state s) noexcept {
 //        unstable_offset stays true until complete_commit (the coordinator cannot see the
 //        caller apply them). The CONTRACT's three hooks are the ones above this one.
 // --------------------------------------------------------------------------------------------
-
-// Built small (OFFSEQ_SMALL), helpers called from several places stay out of line (GCC copied
-// them into each caller).
-#if defined(__GNUC__) && OFFSEQ_SMALL
-#define OFFSEQ_TXN_SHARED __attribute__((noinline))
-#else
-#define OFFSEQ_TXN_SHARED
-#endif
 
 namespace detail {
 constexpr std::size_t txn_strlen(const char* s) noexcept {
@@ -1946,7 +1938,7 @@ class txn_coordinator {
   // Every record copy goes through here. Built for size, byte by byte: these were the engine's
   // only memcpy calls, and a firmware with no memcpy of its own linked newlib's (308 bytes on
   // a Cortex-M4) for them. Records are copied per state change, never per message.
-  OFFSEQ_TXN_SHARED static void copy(log_record& to, const log_record& from) noexcept {
+  OFFSEQ_SHARED static void copy(log_record& to, const log_record& from) noexcept {
 #if OFFSEQ_SMALL
     unsigned char* d = reinterpret_cast<unsigned char*>(&to);
     const unsigned char* f = reinterpret_cast<const unsigned char*>(&from);
@@ -1957,13 +1949,13 @@ class txn_coordinator {
   }
 
   // n bytes to zero: one shared loop (the clearing loops it replaces were a store per word).
-  OFFSEQ_TXN_SHARED static void zero(void* p, std::size_t n) noexcept {
+  OFFSEQ_SHARED static void zero(void* p, std::size_t n) noexcept {
     unsigned char* d = static_cast<unsigned char*>(p);
     for (std::size_t i = 0; i < n; ++i) d[i] = 0;
   }
 
   // The image to append starts as a copy of the durable one.
-  OFFSEQ_TXN_SHARED static log_record& stage(slot& s) noexcept {
+  OFFSEQ_SHARED static log_record& stage(slot& s) noexcept {
     copy(s.next, s.cur);
     return s.next;
   }
@@ -2071,7 +2063,7 @@ class txn_coordinator {
   // `next` holds cur plus the additions (`changed`: any new partition or offset, or a new
   // value): nothing new in an ongoing transaction -> ok without a write (Kafka 2.3 rule 13);
   // otherwise -> ongoing, start time set when a transaction begins.
-  OFFSEQ_TXN_SHARED status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
+  OFFSEQ_SHARED status begin_or_extend(slot& s, bool changed, std::uint64_t now_ms) noexcept {
     const txn_state from = s.cur.state;
     if (from == txn_state::ongoing && !changed) return status::ok;
     if (from != txn_state::ongoing) s.next.txn_start_ms = now_ms;
