@@ -3434,6 +3434,26 @@ class journal {
 };
 
 namespace detail {
+// Which compaction holds a log's snapshot. write_snapshot (called by the compaction writer)
+// notes the generation the running compaction will seal; after a compaction, sealed() says
+// whether it was that one. If not, the writer left the log out and the new area holds none of
+// it: the log writes its whole state again.
+class snapshot_mark {
+ public:
+  template <class Journal>
+  void wrote(const Journal& j) noexcept {
+    gen_ = j.generation() + 1;
+  }
+  template <class Journal>
+  bool sealed(const Journal& j) const noexcept {
+    return gen_ != 0 && gen_ == j.generation();
+  }
+  void clear() noexcept { gen_ = 0; }
+
+ private:
+  std::uint64_t gen_ = 0;
+};
+
 constexpr std::size_t varint_bytes(std::uint64_t v) noexcept {
   std::size_t n = 1;
   while (v >= 0x80u) {
@@ -3492,7 +3512,7 @@ class tracker_log {
   status write_snapshot(Journal& j, const Tracker& t) noexcept {
     check_journal<Journal>();
     set_known(0);
-    snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
+    mark_.wrote(j);
     return j.append_with(type, [&](std::uint8_t* dst, std::size_t) noexcept {
       std::size_t n = 0;
       for (std::size_t p = 0; p < partitions; ++p) {
@@ -3512,14 +3532,12 @@ class tracker_log {
   template <class Journal, class Writer>
   status flush(Journal& j, const Tracker& t, Writer&& writer) noexcept {
     check_journal<Journal>();
-    adopt_snapshot(j);
+    adopt_snapshot(j, false);
     status s = append_changes(j, t);
     if (s == status::table_full) {
       s = j.compact(writer);
       if (s == status::ok) {
-        // A writer that left the tracker out sealed an area without it: write every partition.
-        if (snap_gen_ != j.generation()) set_known(0);
-        adopt_snapshot(j);  // the flush then writes only what moved since the snapshot
+        adopt_snapshot(j, true);  // the flush then writes only what moved since the snapshot
         s = append_changes(j, t);
       }
     }
@@ -3596,10 +3614,16 @@ class tracker_log {
     for (std::size_t p = 0; p < partitions; ++p) known_[p] = k;
   }
 
+  // A writer that left the tracker out of this flush's own compaction (`compacted`) sealed an
+  // area without it: then every partition is written again.
   template <class Journal>
-  void adopt_snapshot(const Journal& j) noexcept {
-    if (snap_gen_ != 0 && snap_gen_ == j.generation()) set_known(1);
-    snap_gen_ = 0;
+  void adopt_snapshot(const Journal& j, bool compacted) noexcept {
+    if (mark_.sealed(j)) {
+      set_known(1);
+    } else if (compacted) {
+      set_known(0);
+    }
+    mark_.clear();
   }
 
   // not_found: nothing changed, nothing written. Each partition's snapshot is taken once: the
@@ -3648,7 +3672,7 @@ class tracker_log {
   window_snapshot last_[partitions]{};
   std::uint8_t known_[partitions]{};
   std::size_t last_n_ = 0;
-  std::uint64_t snap_gen_ = 0;
+  detail::snapshot_mark mark_;
 };
 
 /// Durable sequence_table state (record_type::producer). A record's payload is a list of
@@ -3755,7 +3779,7 @@ class producer_log {
   template <class Journal>
   status write_snapshot(Journal& j, const Table& t) noexcept {
     check_journal<Journal>();
-    snap_gen_ = j.generation() + 1;  // the generation the running compaction will seal
+    mark_.wrote(j);
     const std::size_t total = t.size();
     for (std::size_t done = 0; done < total;) {
       std::size_t next = done;
@@ -3786,12 +3810,12 @@ class producer_log {
     if (noted_ == 0 && !overflow_) return status::ok;
     status s = overflow_ ? status::table_full : append_changes(j, t);
     if (s == status::table_full) {
-      snap_gen_ = 0;
+      mark_.clear();
       s = j.compact(writer);
       // The writer left this table out: the new area holds no producer, so the changes alone
       // would drop every producer not noted since the last flush (and after an overflow the
       // notes are incomplete anyway); write them all.
-      if (s == status::ok && snap_gen_ != j.generation()) s = write_snapshot(j, t);
+      if (s == status::ok && !mark_.sealed(j)) s = write_snapshot(j, t);
     }
     if (s == status::ok) s = j.sync();
     if (s != status::ok) return s;
@@ -3902,7 +3926,7 @@ class producer_log {
   std::int64_t ids_[capacity]{};
   std::uint64_t filter_[(Table::index_slots + 63) / 64]{};
   std::size_t noted_ = 0;
-  std::uint64_t snap_gen_ = 0;
+  detail::snapshot_mark mark_;
   bool overflow_ = false;
 };
 
@@ -4073,7 +4097,7 @@ class txn_index_log {
   status write_snapshot(Journal& j, const Index& x) noexcept {
     check_journal<Journal>();
     known_ = false;
-    snap_gen_ = j.generation() + 1;
+    mark_.wrote(j);
     return append(j, x);
   }
 
@@ -4094,9 +4118,9 @@ class txn_index_log {
     }
     status s = append(j, x);
     if (s == status::table_full) {
-      snap_gen_ = 0;
+      mark_.clear();
       s = j.compact(writer);
-      if (s == status::ok && snap_gen_ != j.generation()) s = append(j, x);
+      if (s == status::ok && !mark_.sealed(j)) s = append(j, x);  // the writer left x out
     }
     if (s == status::ok) s = j.sync();
     if (s != status::ok) return s;
@@ -4234,7 +4258,7 @@ class txn_index_log {
 
   std::uint8_t last_[max_record_bytes]{};
   std::size_t last_n_ = 0;
-  std::uint64_t snap_gen_ = 0;
+  detail::snapshot_mark mark_;
   bool known_ = false;
 };
 
